@@ -1,0 +1,652 @@
+//! Verification keys: parsing of JWKS / JWK / PEM files into a [`KeySet`],
+//! and candidate selection for a token (`alg`, `kid`, `use`, `key_ops`).
+//!
+//! Everything OpenSSL needs is prepared here once, at configuration time;
+//! verification never re-parses key material.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use openssl::bn::{BigNum, BigNumRef};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::pkey::{Id, PKey, Private, Public};
+use openssl::rsa::Rsa;
+use openssl::x509::X509;
+use serde_json::{Map, Value};
+
+use crate::alg::{Alg, Curve, Family};
+use crate::{json, Rejection, Status};
+
+/// Base64url for key material: padding tolerated (some JWKS publishers add it).
+const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Standard base64 for PEM bodies.
+const B64_PEM: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+const NO_KEY_FOUND: &str =
+    "no key found: expected JWKS, JWK or PEM (PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE)";
+
+/// RSA moduli shorter than this draw a warning.
+const RSA_WARN_BITS: u32 = 2048;
+/// OpenSSL refuses to verify with larger moduli (OPENSSL_RSA_MAX_MODULUS_BITS).
+const RSA_MAX_BITS: u32 = 16384;
+
+/// A key file could not be used; `Display` gives an operator-facing reason.
+#[derive(Debug)]
+pub struct KeyError(pub String);
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Public key material, ready for OpenSSL.
+pub(crate) enum Material {
+    /// RSA public key (RS* and PS*).
+    Rsa(PKey<Public>),
+    /// EC public key on a supported NIST curve (validated with `check_key`).
+    Ec { key: EcKey<Public>, curve: Curve },
+    /// Ed25519 or Ed448 public key.
+    Okp(PKey<Public>),
+    /// HMAC secret (only ever from a JWK of kty `oct`).
+    Hmac(PKey<Private>),
+}
+
+impl Material {
+    fn fits(&self, alg: Alg) -> bool {
+        match (alg.family(), self) {
+            (Family::Rsa | Family::RsaPss, Material::Rsa(_)) => true,
+            (Family::Ec(want), Material::Ec { curve, .. }) => want == *curve,
+            (Family::Ed, Material::Okp(_)) => true,
+            (Family::Hmac, Material::Hmac(_)) => true,
+            _ => false,
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Material::Rsa(_) => "RSA",
+            Material::Ec { curve, .. } => match curve {
+                Curve::P256 => "EC P-256",
+                Curve::P384 => "EC P-384",
+                Curve::P521 => "EC P-521",
+            },
+            Material::Okp(p) if p.id() == Id::ED448 => "Ed448",
+            Material::Okp(_) => "Ed25519",
+            Material::Hmac(_) => "oct (HMAC)",
+        }
+    }
+}
+
+/// One verification key with its JWK metadata.
+pub(crate) struct Key {
+    pub(crate) material: Material,
+    /// JWK `kid` (PEM keys have none).
+    pub(crate) kid: Option<String>,
+    /// JWK `alg` restriction.
+    pub(crate) alg: Option<Alg>,
+    /// `use` absent or "sig", and `key_ops` absent or containing "verify".
+    pub(crate) for_verify: bool,
+}
+
+impl Key {
+    /// Whether this key may verify a token signed with `alg` (kid aside).
+    pub(crate) fn usable_for(&self, alg: Alg) -> bool {
+        let alg_ok = match self.alg {
+            None => true,
+            Some(a) => a == alg,
+        };
+        self.for_verify && alg_ok && self.material.fits(alg)
+    }
+}
+
+/// A set of verification keys loaded from one or more key files.
+///
+/// Keys are kept in load order; an index by `kid` keeps lookups cheap for
+/// large JWKS. The set is `Send + Sync`.
+#[derive(Default)]
+pub struct KeySet {
+    keys: Vec<Key>,
+    by_kid: HashMap<String, Vec<usize>>,
+    without_kid: Vec<usize>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl KeySet {
+    /// An empty key set.
+    pub fn new() -> Self {
+        KeySet::default()
+    }
+
+    /// Detect the format from the content and parse every key.
+    ///
+    /// After optional leading whitespace (and UTF-8 BOM) the data must be a
+    /// JSON object — a JWKS if it has a `keys` member, otherwise one JWK — or
+    /// PEM blocks (`PUBLIC KEY`, `RSA PUBLIC KEY`, `CERTIFICATE`). Returns the
+    /// keys and human-readable warnings for the operator.
+    pub fn parse(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
+        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let start = data
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(data.len());
+        let rest = data.get(start..).unwrap_or_default();
+        let mut warnings = Vec::new();
+        let result = if rest.starts_with(b"{") {
+            parse_json(rest, &mut warnings)
+        } else if rest.starts_with(b"-----BEGIN") {
+            parse_pem(rest, &mut warnings)
+        } else {
+            Err(KeyError(NO_KEY_FOUND.to_owned()))
+        };
+        // Leave no stale entries on OpenSSL's per-thread error queue.
+        drop(openssl::error::ErrorStack::get());
+        let keys = result?;
+        if keys.is_empty() {
+            return Err(KeyError(
+                "no usable key found: every key in the file was skipped".to_owned(),
+            ));
+        }
+        let mut set = KeySet::new();
+        for key in keys {
+            set.push(key);
+        }
+        Ok((set, warnings))
+    }
+
+    /// Move every key of `other` into this set (after the existing ones).
+    pub fn extend(&mut self, other: KeySet) {
+        for key in other.keys {
+            self.push(key);
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn push(&mut self, key: Key) {
+        let index = self.keys.len();
+        match &key.kid {
+            Some(kid) => self.by_kid.entry(kid.clone()).or_default().push(index),
+            None => self.without_kid.push(index),
+        }
+        self.keys.push(key);
+    }
+
+    /// Keys that may verify a token with this `alg` and `kid`, in load order.
+    ///
+    /// A key is kid-compatible when the token has no kid, the key has no kid,
+    /// or both kids are equal. If the token has a kid and no key is
+    /// kid-compatible the token is refused with "no key matches the token kid";
+    /// if no kid-compatible key fits the algorithm (and the JWK `alg`, `use`
+    /// and `key_ops` restrictions) with "no key usable with the token alg".
+    pub(crate) fn candidates(&self, alg: Alg, kid: Option<&str>) -> Result<Vec<&Key>, Rejection> {
+        let found: Vec<&Key> = match kid {
+            None => self.keys.iter().filter(|k| k.usable_for(alg)).collect(),
+            Some(kid) => {
+                let mut indices = self.without_kid.clone();
+                if let Some(matching) = self.by_kid.get(kid) {
+                    indices.extend_from_slice(matching);
+                    indices.sort_unstable();
+                }
+                if indices.is_empty() {
+                    return Err(Rejection::new(
+                        Status::NoKey,
+                        "no key matches the token kid",
+                    ));
+                }
+                indices
+                    .into_iter()
+                    .filter_map(|i| self.keys.get(i))
+                    .filter(|k| k.usable_for(alg))
+                    .collect()
+            }
+        };
+        if found.is_empty() {
+            return Err(Rejection::new(
+                Status::NoKey,
+                "no key usable with the token alg",
+            ));
+        }
+        Ok(found)
+    }
+}
+
+/// Quote operator-supplied text for a message (escaped, bounded).
+fn quote(s: &str) -> String {
+    const MAX: usize = 40;
+    if s.chars().count() <= MAX {
+        format!("{s:?}")
+    } else {
+        let short: String = s.chars().take(MAX).collect();
+        format!("{short:?}...")
+    }
+}
+
+// ---------------------------------------------------------------- JWK / JWKS
+
+fn parse_json(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyError> {
+    let root = json::parse_object(data)
+        .map_err(|e| KeyError(format!("key file is not valid JSON: {e}")))?;
+    match root.get("keys") {
+        Some(Value::Array(entries)) => {
+            if entries.is_empty() {
+                return Err(KeyError("JWKS has no keys".to_owned()));
+            }
+            let mut keys = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let n = i.saturating_add(1);
+                let obj = entry
+                    .as_object()
+                    .ok_or_else(|| KeyError(format!("JWK #{n} is not a JSON object")))?;
+                if let Some(key) = parse_jwk(obj, n, warnings)? {
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        }
+        Some(_) => Err(KeyError("JWKS member \"keys\" is not an array".to_owned())),
+        None => Ok(parse_jwk(&root, 1, warnings)?.into_iter().collect()),
+    }
+}
+
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+    n: usize,
+) -> Result<Option<&'a str>, KeyError> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(KeyError(format!("JWK #{n}: {name} is not a string"))),
+    }
+}
+
+fn b64_member(obj: &Map<String, Value>, name: &str, n: usize) -> Result<Vec<u8>, KeyError> {
+    let text = opt_str(obj, name, n)?
+        .ok_or_else(|| KeyError(format!("JWK #{n}: missing member {name}")))?;
+    B64URL_LENIENT
+        .decode(text)
+        .map_err(|_| KeyError(format!("JWK #{n}: {name} is not valid base64url")))
+}
+
+/// Parse one JWK. `Ok(None)` means the key was skipped (with a warning).
+fn parse_jwk(
+    obj: &Map<String, Value>,
+    n: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Key>, KeyError> {
+    let err = |msg: String| KeyError(format!("JWK #{n}: {msg}"));
+    let kty = match obj.get("kty") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(err("kty is not a string".to_owned())),
+        None => return Err(err("missing kty".to_owned())),
+    };
+    let key_use = opt_str(obj, "use", n)?;
+    if key_use == Some("enc") {
+        warnings.push(format!(
+            "JWK #{n} has use \"enc\" and is ignored for signatures"
+        ));
+        return Ok(None);
+    }
+    let key_ops: Option<Vec<&str>> = match obj.get("key_ops") {
+        None => None,
+        Some(Value::Array(ops)) => Some(
+            ops.iter()
+                .map(|op| op.as_str())
+                .collect::<Option<Vec<&str>>>()
+                .ok_or_else(|| err("key_ops is not an array of strings".to_owned()))?,
+        ),
+        Some(_) => return Err(err("key_ops is not an array".to_owned())),
+    };
+    let kid = opt_str(obj, "kid", n)?.map(str::to_owned);
+    let alg = match opt_str(obj, "alg", n)? {
+        None => None,
+        Some(name) => Some(
+            Alg::from_name(name).ok_or_else(|| err(format!("unsupported alg {}", quote(name))))?,
+        ),
+    };
+
+    let material = match kty {
+        "RSA" => {
+            let modulus = b64_member(obj, "n", n)?;
+            let exponent = b64_member(obj, "e", n)?;
+            let bn = |b: &[u8]| BigNum::from_slice(b).map_err(|e| err(format!("RSA key: {e}")));
+            let (modulus, exponent) = (bn(&modulus)?, bn(&exponent)?);
+            check_rsa(&modulus, &exponent).map_err(err)?;
+            let rsa = Rsa::from_public_components(modulus, exponent)
+                .map_err(|e| err(format!("invalid RSA key: {e}")))?;
+            let pkey = PKey::from_rsa(rsa).map_err(|e| err(format!("invalid RSA key: {e}")))?;
+            if pkey.bits() < RSA_WARN_BITS {
+                warnings.push(format!("JWK #{n}: {}", rsa_short_warning(pkey.bits())));
+            }
+            Material::Rsa(pkey)
+        }
+        "EC" => {
+            let crv =
+                opt_str(obj, "crv", n)?.ok_or_else(|| err("missing member crv".to_owned()))?;
+            let curve = Curve::from_jwk_name(crv)
+                .ok_or_else(|| err(format!("unsupported EC crv {}", quote(crv))))?;
+            let x = b64_member(obj, "x", n)?;
+            let y = b64_member(obj, "y", n)?;
+            if x.len() != curve.coord_len() || y.len() != curve.coord_len() {
+                return Err(err(format!(
+                    "EC key coordinates must be {} bytes for {}",
+                    curve.coord_len(),
+                    curve.name()
+                )));
+            }
+            let key = ec_from_coordinates(curve, &x, &y)
+                .map_err(|_| err("EC key has invalid point".to_owned()))?;
+            Material::Ec { key, curve }
+        }
+        "OKP" => {
+            let crv =
+                opt_str(obj, "crv", n)?.ok_or_else(|| err("missing member crv".to_owned()))?;
+            let (id, len) = match crv {
+                "Ed25519" => (Id::ED25519, 32),
+                "Ed448" => (Id::ED448, 57),
+                other => return Err(err(format!("unsupported OKP crv {}", quote(other)))),
+            };
+            let x = b64_member(obj, "x", n)?;
+            if x.len() != len {
+                return Err(err(format!("{crv} key x must be {len} bytes")));
+            }
+            let pkey = PKey::public_key_from_raw_bytes(&x, id)
+                .map_err(|_| err(format!("invalid {crv} public key")))?;
+            Material::Okp(pkey)
+        }
+        "oct" => {
+            let k = b64_member(obj, "k", n)?;
+            if k.is_empty() {
+                return Err(err("oct key has an empty k".to_owned()));
+            }
+            let want = alg.unwrap_or(Alg::Hs256);
+            if want.family() == Family::Hmac && k.len() < want.hmac_min_len() {
+                warnings.push(format!(
+                    "JWK #{n}: HMAC key of {} bytes is shorter than the {} bytes {} needs",
+                    k.len(),
+                    want.hmac_min_len(),
+                    want.name()
+                ));
+            }
+            let pkey = PKey::hmac(&k).map_err(|e| err(format!("invalid oct key: {e}")))?;
+            Material::Hmac(pkey)
+        }
+        other => return Err(err(format!("unsupported kty {}", quote(other)))),
+    };
+
+    if let Some(a) = alg {
+        if !material.fits(a) {
+            return Err(err(format!(
+                "alg {} does not fit a {} key",
+                a.name(),
+                material.describe()
+            )));
+        }
+    }
+    if kty != "oct" && obj.contains_key("d") {
+        warnings.push(format!(
+            "JWK #{n} contains private key material; only its public part is used"
+        ));
+    }
+    let use_ok = match key_use {
+        None | Some("sig") => true,
+        Some(other) => {
+            warnings.push(format!(
+                "JWK #{n} has use {} and will never verify a signature",
+                quote(other)
+            ));
+            false
+        }
+    };
+    let ops_ok = match &key_ops {
+        None => true,
+        Some(ops) if ops.contains(&"verify") => true,
+        Some(_) => {
+            warnings.push(format!(
+                "JWK #{n} has key_ops without \"verify\" and will never verify a signature"
+            ));
+            false
+        }
+    };
+    Ok(Some(Key {
+        material,
+        kid,
+        alg,
+        for_verify: use_ok && ops_ok,
+    }))
+}
+
+fn ec_from_coordinates(
+    curve: Curve,
+    x: &[u8],
+    y: &[u8],
+) -> Result<EcKey<Public>, openssl::error::ErrorStack> {
+    let group = EcGroup::from_curve_name(curve.nid())?;
+    let x = BigNum::from_slice(x)?;
+    let y = BigNum::from_slice(y)?;
+    let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y)?;
+    key.check_key()?;
+    Ok(key)
+}
+
+fn rsa_short_warning(bits: u32) -> String {
+    format!("RSA key of {bits} bits is shorter than {RSA_WARN_BITS}")
+}
+
+/// Sanity checks on RSA public components.
+fn check_rsa(modulus: &BigNumRef, exponent: &BigNumRef) -> Result<(), String> {
+    let bits = u32::try_from(modulus.num_bits()).unwrap_or(0);
+    if bits == 0 || !modulus.is_bit_set(0) {
+        return Err("RSA modulus is invalid".to_owned());
+    }
+    if bits > RSA_MAX_BITS {
+        return Err(format!(
+            "RSA key of {bits} bits is longer than the {RSA_MAX_BITS} OpenSSL can verify"
+        ));
+    }
+    if exponent.num_bits() < 2 || !exponent.is_bit_set(0) {
+        return Err("RSA public exponent is invalid".to_owned());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- PEM
+
+/// Position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One `-----BEGIN label----- ... -----END label-----` block.
+struct PemBlock<'a> {
+    /// 1-based position in the file.
+    n: usize,
+    label: &'a str,
+    body: &'a [u8],
+}
+
+/// Split a file into PEM blocks; text outside blocks is ignored.
+fn pem_blocks(data: &[u8]) -> Result<Vec<PemBlock<'_>>, KeyError> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const DASHES: &[u8] = b"-----";
+    let mut blocks = Vec::new();
+    let mut pos = 0usize;
+    loop {
+        let rest = data.get(pos..).unwrap_or_default();
+        let Some(off) = find(rest, BEGIN) else { break };
+        let n = blocks.len().saturating_add(1);
+        let label_start = pos.saturating_add(off).saturating_add(BEGIN.len());
+        let after_begin = data.get(label_start..).unwrap_or_default();
+        let bad_begin = || KeyError(format!("PEM block #{n} has a malformed BEGIN line"));
+        let label_len = find(after_begin, DASHES).ok_or_else(bad_begin)?;
+        let label = after_begin
+            .get(..label_len)
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+            .ok_or_else(bad_begin)?;
+        let body_start = label_start
+            .saturating_add(label_len)
+            .saturating_add(DASHES.len());
+        let end_marker = format!("-----END {label}-----");
+        let body_rest = data.get(body_start..).unwrap_or_default();
+        let body_len = find(body_rest, end_marker.as_bytes()).ok_or_else(|| {
+            KeyError(format!("PEM block #{n} ({label}) has no matching END line"))
+        })?;
+        let body = body_rest.get(..body_len).unwrap_or_default();
+        pos = body_start
+            .saturating_add(body_len)
+            .saturating_add(end_marker.len());
+        blocks.push(PemBlock { n, label, body });
+    }
+    Ok(blocks)
+}
+
+fn parse_pem(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyError> {
+    let blocks = pem_blocks(data)?;
+    if blocks.is_empty() {
+        return Err(KeyError(NO_KEY_FOUND.to_owned()));
+    }
+    // A private key anywhere in the file is the most useful thing to report
+    // (e.g. `openssl ecparam -genkey` output starts with EC PARAMETERS).
+    if let Some(private) = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY")) {
+        return Err(KeyError(format!(
+            "file holds a {}; give the public key (openssl pkey -pubout)",
+            private.label
+        )));
+    }
+    let mut keys = Vec::with_capacity(blocks.len());
+    for PemBlock { n, label, body } in blocks {
+        let der = pem_body(body)
+            .ok_or_else(|| KeyError(format!("PEM block #{n} ({label}) is not valid base64")))?;
+        let err = |msg: String| KeyError(format!("PEM block #{n} ({label}): {msg}"));
+        let pkey = match label {
+            "PUBLIC KEY" => PKey::public_key_from_der(&der)
+                .map_err(|e| err(format!("cannot parse public key: {e}")))?,
+            "RSA PUBLIC KEY" => Rsa::public_key_from_der_pkcs1(&der)
+                .and_then(PKey::from_rsa)
+                .map_err(|e| err(format!("cannot parse RSA public key: {e}")))?,
+            "CERTIFICATE" => X509::from_der(&der)
+                .and_then(|cert| cert.public_key())
+                .map_err(|e| err(format!("cannot parse certificate: {e}")))?,
+            other => {
+                return Err(KeyError(format!(
+                    "PEM block #{n} has unsupported type {}; expected PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE",
+                    quote(other)
+                )))
+            }
+        };
+        let material = material_from_pkey(pkey).map_err(err)?;
+        if let Material::Rsa(p) = &material {
+            if p.bits() < RSA_WARN_BITS {
+                warnings.push(format!("PEM block #{n}: {}", rsa_short_warning(p.bits())));
+            }
+        }
+        keys.push(Key {
+            material,
+            kid: None,
+            alg: None,
+            for_verify: true,
+        });
+    }
+    Ok(keys)
+}
+
+/// Decode a PEM body: RFC 1421 header lines (with ':') are skipped, all
+/// whitespace ignored.
+fn pem_body(body: &[u8]) -> Option<Vec<u8>> {
+    let mut b64 = Vec::with_capacity(body.len());
+    for line in body.split(|&b| b == b'\n') {
+        if line.contains(&b':') {
+            continue;
+        }
+        b64.extend(line.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+    }
+    if b64.is_empty() {
+        return None;
+    }
+    B64_PEM.decode(&b64).ok()
+}
+
+fn material_from_pkey(pkey: PKey<Public>) -> Result<Material, String> {
+    let id = pkey.id();
+    if id == Id::RSA {
+        let rsa = pkey.rsa().map_err(|e| format!("invalid RSA key: {e}"))?;
+        check_rsa(rsa.n(), rsa.e())?;
+        Ok(Material::Rsa(pkey))
+    } else if id == Id::EC {
+        let key = pkey.ec_key().map_err(|e| format!("invalid EC key: {e}"))?;
+        let curve = key
+            .group()
+            .curve_name()
+            .and_then(Curve::from_nid)
+            .ok_or_else(|| "unsupported EC curve (expected P-256, P-384 or P-521)".to_owned())?;
+        key.check_key()
+            .map_err(|_| "EC key has invalid point".to_owned())?;
+        Ok(Material::Ec { key, curve })
+    } else if id == Id::ED25519 || id == Id::ED448 {
+        Ok(Material::Okp(pkey))
+    } else if id == Id::RSA_PSS {
+        Err("RSA-PSS restricted keys are not supported; give a plain RSA public key".to_owned())
+    } else {
+        Err(
+            "unsupported public key type (expected RSA, EC P-256/P-384/P-521, Ed25519 or Ed448)"
+                .to_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<KeySet>();
+    }
+
+    #[test]
+    fn find_works() {
+        assert_eq!(find(b"abcabc", b"ca"), Some(2));
+        assert_eq!(find(b"ab", b"abc"), None);
+    }
+
+    #[test]
+    fn quote_bounds() {
+        assert_eq!(quote("foo"), "\"foo\"");
+        assert!(quote(&"x".repeat(1000)).len() < 60);
+        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+}

@@ -1,0 +1,78 @@
+//! Helpers for the nginx glue: claim rendering, nested lookup, the
+//! `Authorization: Bearer` header and `auth_jwt_require` truthiness.
+
+use serde_json::{Map, Value};
+
+/// Render a claim value for an nginx variable.
+///
+/// A string is returned as-is; a number or boolean as its JSON text; `null`
+/// as the empty string; an array as its elements rendered with these same
+/// rules (nested arrays and objects as compact JSON) joined by `,`; an object
+/// as compact JSON.
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .map(render_scalar_or_json)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => render_scalar_or_json(other),
+    }
+}
+
+fn render_scalar_or_json(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(_) | Value::Object(_) => serde_json::to_string(v).unwrap_or_default(),
+    }
+}
+
+/// Follow a path of member names from the root object, e.g.
+/// `["realm_access", "roles"]`. An empty path, a missing member or a
+/// non-object on the way yields `None`.
+pub fn lookup<'a>(root: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut current = root.get(*first)?;
+    for name in rest {
+        current = current.as_object()?.get(*name)?;
+    }
+    Some(current)
+}
+
+/// Extract the credentials of an `Authorization` header value.
+///
+/// The scheme `Bearer` is matched case-insensitively and must be followed by
+/// at least one space or tab; further spaces/tabs are skipped and trailing
+/// ones trimmed. Returns `None` for another scheme or empty credentials.
+pub fn bearer_token(authorization: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"Bearer";
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let scheme = authorization.get(..SCHEME.len())?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        return None;
+    }
+    let rest = authorization.get(SCHEME.len()..)?;
+    let skipped = rest.iter().take_while(|b| is_blank(b)).count();
+    if skipped == 0 {
+        return None;
+    }
+    let credentials = rest.get(skipped..)?;
+    let end = credentials
+        .iter()
+        .rposition(|b| !is_blank(b))
+        .map_or(0, |i| i.saturating_add(1));
+    let credentials = credentials.get(..end)?;
+    if credentials.is_empty() {
+        None
+    } else {
+        Some(credentials)
+    }
+}
+
+/// `auth_jwt_require` semantics: true when non-empty and not `"0"`.
+pub fn is_truthy(v: &[u8]) -> bool {
+    !v.is_empty() && v != b"0"
+}

@@ -1,0 +1,425 @@
+//! Directives: the command table, their setters, and the location configuration with its merge.
+//!
+//! Everything that can be checked or prepared at configuration time is done here: realms and
+//! token sources are compiled into complex values, key files are read and parsed into OpenSSL
+//! key objects, and a location with `auth_jwt` on but no key in scope fails `nginx -t`.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::fmt;
+use std::mem;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use auth_jwt_core::KeySet;
+use ngx::core::NGX_CONF_ERROR;
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_full_name, ngx_conf_set_sec_slot, ngx_conf_t,
+    ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
+    ngx_log_error_core, ngx_pcalloc, ngx_str_t, ngx_uint_t, time_t, NGX_CONF_1MORE, NGX_CONF_TAKE1,
+    NGX_CONF_TAKE12, NGX_CONF_UNSET, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
+    NGX_OK,
+};
+use ngx::ngx_conf_log_error;
+
+/// `auth_jwt` at one configuration level.
+pub enum Auth {
+    /// `auth_jwt off;`
+    Off,
+    /// `auth_jwt realm [token=$variable];`
+    On {
+        realm: NonNull<ngx_http_complex_value_t>,
+        token: Option<NonNull<ngx_http_complex_value_t>>,
+    },
+}
+
+/// One `auth_jwt_require` directive.
+pub struct Require {
+    pub values: Vec<NonNull<ngx_http_complex_value_t>>,
+    pub status: ngx_uint_t,
+}
+
+/// Where a directive was written, for messages reported after its line was parsed.
+#[derive(Clone, Copy)]
+struct Origin {
+    file: ngx_str_t,
+    line: ngx_uint_t,
+}
+
+/// The module's location configuration (also used for `http`, `server` and `limit_except`).
+///
+/// `None` (or `NGX_CONF_UNSET`) means "not set at this level": merge inherits only those, so a
+/// child level can always override or turn off what it inherits.
+pub struct LocConf {
+    pub auth: Option<Auth>,
+    pub keys: Option<Arc<KeySet>>,
+    /// Seconds; `NGX_CONF_UNSET` until merged. Set by `ngx_conf_set_sec_slot`.
+    pub leeway: time_t,
+    pub require: Option<Vec<Require>>,
+    auth_origin: Option<Origin>,
+}
+
+impl Default for LocConf {
+    fn default() -> Self {
+        LocConf {
+            auth: None,
+            keys: None,
+            leeway: NGX_CONF_UNSET as time_t,
+            require: None,
+            auth_origin: None,
+        }
+    }
+}
+
+impl LocConf {
+    /// Inherit what this level did not set; then refuse `auth_jwt` without any key.
+    pub fn merge_from(&mut self, prev: &LocConf, cf: &mut ngx_conf_t) -> Result<(), ()> {
+        if self.auth.is_none() {
+            self.auth = match prev.auth {
+                Some(Auth::Off) => Some(Auth::Off),
+                Some(Auth::On { realm, token }) => Some(Auth::On { realm, token }),
+                None => None,
+            };
+            self.auth_origin = prev.auth_origin;
+        }
+        if self.keys.is_none() {
+            self.keys = prev.keys.clone();
+        }
+        if self.leeway == NGX_CONF_UNSET as time_t {
+            self.leeway = if prev.leeway == NGX_CONF_UNSET as time_t {
+                0
+            } else {
+                prev.leeway
+            };
+        }
+        if self.require.is_none() {
+            self.require = prev.require.as_ref().map(|list| {
+                list.iter()
+                    .map(|r| Require {
+                        values: r.values.clone(),
+                        status: r.status,
+                    })
+                    .collect()
+            });
+        }
+
+        if matches!(self.auth, Some(Auth::On { .. })) && self.keys.is_none() {
+            let (file, line) = match self.auth_origin {
+                Some(o) => (o.file.to_string(), o.line),
+                None => (String::from("?"), 0),
+            };
+            log_emerg(
+                cf,
+                format_args!(
+                    "auth_jwt: \"auth_jwt\" is on but no \"auth_jwt_key_file\" is in scope; \
+                     add one at the same or an enclosing level in {file}:{line}"
+                ),
+            );
+            return Err(());
+        }
+        Ok(())
+    }
+}
+
+/// Logs at `emerg` without nginx's automatic " in file:line" (used where the current line is
+/// not the one at fault).
+fn log_emerg(cf: &mut ngx_conf_t, msg: fmt::Arguments) {
+    let text = msg.to_string();
+    // SAFETY: `cf.log` is the valid configuration log; "%*s" reads exactly `len` bytes.
+    unsafe {
+        ngx_log_error_core(
+            NGX_LOG_EMERG as ngx_uint_t,
+            cf.log,
+            0,
+            c"%*s".as_ptr(),
+            text.len(),
+            text.as_ptr(),
+        )
+    };
+}
+
+/// Small helpers over `ngx_conf_t` that keep the setters short.
+trait ConfExt {
+    fn args(&self) -> &[ngx_str_t];
+    fn compile(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>>;
+    fn origin(&self) -> Origin;
+}
+
+impl ConfExt for ngx_conf_t {
+    fn args(&self) -> &[ngx_str_t] {
+        // SAFETY: while a directive is parsed `args` is a valid array of `ngx_str_t` with
+        // `nelts` elements; setters are called one at a time.
+        unsafe {
+            let args = &*self.args;
+            std::slice::from_raw_parts(args.elts.cast::<ngx_str_t>(), args.nelts)
+        }
+    }
+
+    fn compile(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>> {
+        // SAFETY: the pool is the configuration pool; the compile context is zero-initialised
+        // as ngx_http_compile_complex_value expects, and `value` outlives the call (it is
+        // copied into the complex value).
+        unsafe {
+            let cv = ngx_pcalloc(self.pool, mem::size_of::<ngx_http_complex_value_t>())
+                .cast::<ngx_http_complex_value_t>();
+            let cv = NonNull::new(cv)?;
+            let mut ccv: ngx_http_compile_complex_value_t = mem::zeroed();
+            ccv.cf = self;
+            ccv.value = value;
+            ccv.complex_value = cv.as_ptr();
+            if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
+                return None;
+            }
+            Some(cv)
+        }
+    }
+
+    fn origin(&self) -> Origin {
+        // SAFETY: `conf_file` is set while a configuration file is parsed.
+        match unsafe { self.conf_file.as_ref() } {
+            Some(f) => Origin {
+                file: f.file.name,
+                line: f.line,
+            },
+            None => Origin {
+                file: ngx_str_t::empty(),
+                line: 0,
+            },
+        }
+    }
+}
+
+fn conf_error(cf: &mut ngx_conf_t, msg: fmt::Arguments) -> *mut c_char {
+    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
+    NGX_CONF_ERROR
+}
+
+/// The setters' common prologue: references to the context and to our configuration.
+///
+/// # Safety
+/// `cf` and `conf` must be the pointers nginx passes to a directive handler of this module.
+unsafe fn setter_args<'a>(
+    cf: *mut ngx_conf_t,
+    conf: *mut c_void,
+) -> (&'a mut ngx_conf_t, &'a mut LocConf) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (&mut *cf, &mut *conf.cast::<LocConf>()) }
+}
+
+const IS_DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
+
+/// `auth_jwt string [token=$variable] | off;`
+extern "C" fn ngx_http_auth_jwt(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with its context and our location configuration.
+    let (cf, lc) = unsafe { setter_args(cf, conf) };
+    if lc.auth.is_some() {
+        return IS_DUPLICATE;
+    }
+    let args = cf.args();
+    let nargs = args.len();
+    if args[1].as_bytes() == b"off" {
+        if nargs > 2 {
+            return conf_error(
+                cf,
+                format_args!("auth_jwt: \"off\" takes no other parameter"),
+            );
+        }
+        lc.auth = Some(Auth::Off);
+        return ptr::null_mut();
+    }
+
+    let mut realm_src = args[1];
+    let mut token_src = None;
+    if nargs == 3 {
+        match args[2].strip_prefix(b"token=") {
+            Some(t) if !t.is_empty() => token_src = Some(t),
+            _ => {
+                let a = args[2].to_string();
+                return conf_error(
+                    cf,
+                    format_args!(
+                        "auth_jwt: invalid parameter \"{a}\": expected \"token=$variable\""
+                    ),
+                );
+            }
+        }
+    }
+
+    let Some(realm) = cf.compile(&mut realm_src) else {
+        return NGX_CONF_ERROR;
+    };
+    let token = match token_src {
+        Some(mut t) => {
+            if !t.as_bytes().contains(&b'$') {
+                let v = t.to_string();
+                return conf_error(
+                    cf,
+                    format_args!(
+                        "auth_jwt: \"token={v}\" must contain a variable, e.g. \
+                         token=$http_x_token, token=$cookie_jwt or token=$arg_token"
+                    ),
+                );
+            }
+            match cf.compile(&mut t) {
+                Some(cv) => Some(cv),
+                None => return NGX_CONF_ERROR,
+            }
+        }
+        None => None,
+    };
+    lc.auth = Some(Auth::On { realm, token });
+    lc.auth_origin = Some(cf.origin());
+    ptr::null_mut()
+}
+
+/// `auth_jwt_key_file file;` (may repeat: every file's keys are candidates).
+extern "C" fn ngx_http_auth_jwt_key_file(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with its context and our location configuration.
+    let (cf, lc) = unsafe { setter_args(cf, conf) };
+    let mut name = cf.args()[1];
+    if name.as_bytes().contains(&b'$') {
+        return conf_error(
+            cf,
+            format_args!("auth_jwt_key_file: variables in the file name are not supported"),
+        );
+    }
+    // SAFETY: `cf.cycle` is the cycle being configured; `name` is replaced by a copy in the
+    // cycle pool with the configuration prefix applied.
+    if unsafe { ngx_conf_full_name(cf.cycle, &mut name, 1) } != NGX_OK as isize {
+        return NGX_CONF_ERROR;
+    }
+    let path = name.to_string();
+
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}"));
+        }
+    };
+    let (set, warnings) = match KeySet::parse(&data) {
+        Ok(v) => v,
+        Err(e) => return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}")),
+    };
+    for w in warnings {
+        ngx_conf_log_error!(NGX_LOG_WARN, cf, "auth_jwt_key_file: \"{}\": {}", path, w);
+    }
+
+    let keys = lc.keys.get_or_insert_with(|| Arc::new(KeySet::new()));
+    match Arc::get_mut(keys) {
+        Some(keys) => keys.extend(set),
+        None => {
+            // Not reachable: the set is shared only after merge. Rebuild rather than panic.
+            let mut merged = KeySet::new();
+            merged.extend(set);
+            *keys = Arc::new(merged);
+        }
+    }
+    ptr::null_mut()
+}
+
+/// `auth_jwt_require $value ... [error=401|403];` (may repeat, checked in order).
+extern "C" fn ngx_http_auth_jwt_require(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with its context and our location configuration.
+    let (cf, lc) = unsafe { setter_args(cf, conf) };
+    let args: Vec<ngx_str_t> = cf.args()[1..].to_vec();
+    let mut status = 401;
+    let mut values = Vec::with_capacity(args.len());
+    for (i, mut a) in args.iter().copied().enumerate() {
+        if let Some(code) = a.strip_prefix(b"error=") {
+            if i + 1 != args.len() {
+                return conf_error(
+                    cf,
+                    format_args!("auth_jwt_require: \"error=\" must be the last parameter"),
+                );
+            }
+            status = match code.as_bytes() {
+                b"401" => 401,
+                b"403" => 403,
+                _ => {
+                    let c = code.to_string();
+                    return conf_error(
+                        cf,
+                        format_args!("auth_jwt_require: invalid \"error={c}\": use 401 or 403"),
+                    );
+                }
+            };
+            continue;
+        }
+        match cf.compile(&mut a) {
+            Some(cv) => values.push(cv),
+            None => return NGX_CONF_ERROR,
+        }
+    }
+    if values.is_empty() {
+        return conf_error(
+            cf,
+            format_args!("auth_jwt_require: at least one value is needed before \"error=\""),
+        );
+    }
+    lc.require
+        .get_or_insert_with(Vec::new)
+        .push(Require { values, status });
+    ptr::null_mut()
+}
+
+const fn cmd(
+    name: &'static CStr,
+    type_: u32,
+    set: unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char,
+    offset: usize,
+) -> ngx_command_t {
+    ngx_command_t {
+        name: ngx_str_t {
+            len: name.count_bytes(),
+            data: name.as_ptr().cast_mut().cast(),
+        },
+        type_: type_ as ngx_uint_t,
+        set: Some(set),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset,
+        post: ptr::null_mut(),
+    }
+}
+
+const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+/// The module's directives.
+pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 5] = [
+    cmd(
+        c"auth_jwt",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE12,
+        ngx_http_auth_jwt,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_key_file",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE1,
+        ngx_http_auth_jwt_key_file,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_leeway",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_sec_slot,
+        mem::offset_of!(LocConf, leeway),
+    ),
+    cmd(
+        c"auth_jwt_require",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
+        ngx_http_auth_jwt_require,
+        0,
+    ),
+    ngx_command_t::empty(),
+];

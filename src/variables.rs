@@ -1,0 +1,191 @@
+//! `$auth_jwt_status`, `$jwt_payload`, `$jwt_claim_<name>`, `$jwt_header_<name>`.
+//!
+//! All are non-cacheable and read the request state kept by the access handler, so they keep
+//! their values after an internal redirect and in the access log of rejected requests. They are
+//! empty (not found) when `auth_jwt` did not run or, for claims and header members, when the
+//! token was refused or does not have that member.
+
+use std::ffi::CStr;
+
+use auth_jwt_core::render;
+use ngx::core::Status;
+use ngx::ffi::{
+    ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
+    ngx_pnalloc, ngx_str_t, ngx_uint_t, ngx_variable_value_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE,
+    NGX_HTTP_VAR_PREFIX, NGX_OK,
+};
+use serde_json::{Map, Value};
+
+use crate::state;
+
+const CLAIM_PREFIX: &str = "jwt_claim_";
+const HEADER_PREFIX: &str = "jwt_header_";
+
+struct Var {
+    name: &'static CStr,
+    get: ngx_http_get_variable_pt,
+    flags: u32,
+}
+
+const VARS: [Var; 4] = [
+    Var {
+        name: c"auth_jwt_status",
+        get: Some(ngx_http_auth_jwt_status_variable),
+        flags: NGX_HTTP_VAR_NOCACHEABLE,
+    },
+    Var {
+        name: c"jwt_payload",
+        get: Some(ngx_http_auth_jwt_payload_variable),
+        flags: NGX_HTTP_VAR_NOCACHEABLE,
+    },
+    Var {
+        name: c"jwt_claim_",
+        get: Some(ngx_http_auth_jwt_claim_variable),
+        flags: NGX_HTTP_VAR_NOCACHEABLE | NGX_HTTP_VAR_PREFIX,
+    },
+    Var {
+        name: c"jwt_header_",
+        get: Some(ngx_http_auth_jwt_header_variable),
+        flags: NGX_HTTP_VAR_NOCACHEABLE | NGX_HTTP_VAR_PREFIX,
+    },
+];
+
+/// Registers the variables (called from `preconfiguration`).
+pub fn register(cf: &mut ngx_conf_t) -> Status {
+    for v in VARS {
+        let mut name = ngx_str_t {
+            len: v.name.count_bytes(),
+            data: v.name.as_ptr().cast_mut().cast(),
+        };
+        // SAFETY: valid configuration context; nginx copies the name into its own pool.
+        let var = unsafe { ngx_http_add_variable(cf, &mut name, v.flags as ngx_uint_t) };
+        // SAFETY: a non-null result points at the variable nginx just registered.
+        let Some(var) = (unsafe { var.as_mut() }) else {
+            return Status::NGX_ERROR;
+        };
+        var.get_handler = v.get;
+        var.data = 0;
+    }
+    Status::NGX_OK
+}
+
+/// Copies `bytes` into the request pool and makes `v` point at them.
+fn set_value(r: &ngx_http_request_t, v: &mut ngx_variable_value_t, bytes: &[u8]) -> ngx_int_t {
+    if bytes.len() >= 1 << 28 {
+        v.set_not_found(1);
+        return NGX_OK as ngx_int_t;
+    }
+    // SAFETY: the request pool is valid; we write exactly `len` bytes into the allocation.
+    let data = unsafe {
+        let p = ngx_pnalloc(r.pool, bytes.len().max(1)).cast::<u8>();
+        if p.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        p
+    };
+    v.data = data;
+    v.set_len(bytes.len() as u32);
+    v.set_valid(1);
+    v.set_no_cacheable(1);
+    v.set_not_found(0);
+    v.set_escape(0);
+    NGX_OK as ngx_int_t
+}
+
+fn not_found(v: &mut ngx_variable_value_t) -> ngx_int_t {
+    v.set_not_found(1);
+    NGX_OK as ngx_int_t
+}
+
+/// Shared prologue of the get handlers.
+///
+/// # Safety
+/// `r` and `v` must be the pointers nginx passes to a variable get handler.
+unsafe fn args<'a>(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+) -> (&'a ngx_http_request_t, &'a mut ngx_variable_value_t) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (&*r, &mut *v) }
+}
+
+unsafe extern "C" fn ngx_http_auth_jwt_status_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _data: usize,
+) -> ngx_int_t {
+    // SAFETY: called by nginx as a variable get handler.
+    let (r, v) = unsafe { args(r, v) };
+    match state::find(r) {
+        Some(s) => set_value(r, v, s.status.as_str().as_bytes()),
+        None => not_found(v),
+    }
+}
+
+unsafe extern "C" fn ngx_http_auth_jwt_payload_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _data: usize,
+) -> ngx_int_t {
+    // SAFETY: called by nginx as a variable get handler.
+    let (r, v) = unsafe { args(r, v) };
+    match state::find(r).and_then(|s| s.token.as_ref()) {
+        Some(t) => set_value(r, v, t.payload().as_bytes()),
+        None => not_found(v),
+    }
+}
+
+unsafe extern "C" fn ngx_http_auth_jwt_claim_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
+    // SAFETY: called by nginx as a variable get handler; for prefix variables `data` is the
+    // address of the full variable name (see ngx_http_variables_init_vars).
+    let ((r, v), name) = unsafe { (args(r, v), (data as *const ngx_str_t).as_ref()) };
+    member(r, v, name, CLAIM_PREFIX, |t| t.claims())
+}
+
+unsafe extern "C" fn ngx_http_auth_jwt_header_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
+    // SAFETY: as for `ngx_http_auth_jwt_claim_variable`.
+    let ((r, v), name) = unsafe { (args(r, v), (data as *const ngx_str_t).as_ref()) };
+    member(r, v, name, HEADER_PREFIX, |t| t.header())
+}
+
+fn member(
+    r: &ngx_http_request_t,
+    v: &mut ngx_variable_value_t,
+    name: Option<&ngx_str_t>,
+    prefix: &str,
+    map: impl Fn(&auth_jwt_core::Token) -> &Map<String, Value>,
+) -> ngx_int_t {
+    let Some(name) = name else {
+        return not_found(v);
+    };
+    let Some(key) = name.as_bytes().strip_prefix(prefix.as_bytes()) else {
+        return not_found(v);
+    };
+    let Some(token) = state::find(r).and_then(|s| s.token.as_ref()) else {
+        return not_found(v);
+    };
+    match find_member(map(token), key) {
+        Some(value) => set_value(r, v, render(value).as_bytes()),
+        None => not_found(v),
+    }
+}
+
+/// nginx lowercases variable names, so `$jwt_claim_userId` asks for "userid": an exact match
+/// wins, otherwise the first member equal to it ignoring ASCII case.
+fn find_member<'a>(map: &'a Map<String, Value>, key: &[u8]) -> Option<&'a Value> {
+    let key = std::str::from_utf8(key).ok()?;
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
