@@ -256,9 +256,9 @@ GET /port
 === TEST 16: chunked transfer encoding is decoded
 --- config
     location = /chunked {
-        sub_filter_types text/plain;
-        sub_filter 'streamed' 'filtered';
-        return 200 "streamed body\n";
+        ssi on;
+        ssi_types text/plain;
+        return 200 '<!--# echo var="no_such_var" default="filtered" --> body\n';
     }
 --- request
 GET /chunked
