@@ -35,9 +35,12 @@ install_deps() {
     if ! command -v cargo >/dev/null 2>&1; then
         log "no Rust toolchain: installing rustup (https://rustup.rs)"
         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
-            || die "install Rust 1.81 or newer (https://rustup.rs) and run this again"
+            || die "install Rust 1.85 or newer (https://rustup.rs) and run this again"
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
+    local v
+    v=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+    [ "${v:-0}" -ge 85 ] || die "Rust 1.85 or newer is needed ($(rustc --version)); run: rustup update"
 }
 
 # Builds the module against the vendored nginx 1.28 (which is built too).

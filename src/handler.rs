@@ -28,7 +28,15 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_handler(r: *mut ngx_http_request_t) -
                 NGX_LOG_ERR,
                 "auth_jwt: internal error while checking the token (error)",
             );
-            NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
+            let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            let state = RequestState {
+                status: Status::Error,
+                token: None,
+                rc,
+            };
+            // Best effort: $auth_jwt_status then reads "error".
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| state::attach(r, state)));
+            rc
         }
     }
 }
@@ -58,9 +66,9 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
 
-    let keys = match &lc.keys {
-        Some(k) => k.clone(),
-        None => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+    // Merge refuses `auth_jwt` without keys; this is only a guard.
+    let Some(keys) = lc.keys.as_deref() else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     let result = match raw {
         [] => Err(Rejection {
@@ -73,7 +81,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         }),
         t => verify(
             t,
-            &keys,
+            keys,
             &Validation {
                 now: ngx_time() as i64,
                 leeway: lc.leeway,

@@ -93,6 +93,15 @@ fn set_value(r: &ngx_http_request_t, v: &mut ngx_variable_value_t, bytes: &[u8])
     NGX_OK as ngx_int_t
 }
 
+/// Runs a get handler body; a panic must not unwind into nginx, so it becomes an error.
+fn guard(
+    v: &mut ngx_variable_value_t,
+    f: impl FnOnce(&mut ngx_variable_value_t) -> ngx_int_t,
+) -> ngx_int_t {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(v)))
+        .unwrap_or(NGX_ERROR as ngx_int_t)
+}
+
 fn not_found(v: &mut ngx_variable_value_t) -> ngx_int_t {
     v.set_not_found(1);
     NGX_OK as ngx_int_t
@@ -117,10 +126,10 @@ unsafe extern "C" fn ngx_http_auth_jwt_status_variable(
 ) -> ngx_int_t {
     // SAFETY: called by nginx as a variable get handler.
     let (r, v) = unsafe { args(r, v) };
-    match state::find(r) {
+    guard(v, |v| match state::find(r) {
         Some(s) => set_value(r, v, s.status.as_str().as_bytes()),
         None => not_found(v),
-    }
+    })
 }
 
 unsafe extern "C" fn ngx_http_auth_jwt_payload_variable(
@@ -130,10 +139,10 @@ unsafe extern "C" fn ngx_http_auth_jwt_payload_variable(
 ) -> ngx_int_t {
     // SAFETY: called by nginx as a variable get handler.
     let (r, v) = unsafe { args(r, v) };
-    match state::find(r).and_then(|s| s.token.as_ref()) {
+    guard(v, |v| match state::find(r).and_then(|s| s.token.as_ref()) {
         Some(t) => set_value(r, v, t.payload().as_bytes()),
         None => not_found(v),
-    }
+    })
 }
 
 unsafe extern "C" fn ngx_http_auth_jwt_claim_variable(
@@ -144,7 +153,7 @@ unsafe extern "C" fn ngx_http_auth_jwt_claim_variable(
     // SAFETY: called by nginx as a variable get handler; for prefix variables `data` is the
     // address of the full variable name (see ngx_http_variables_init_vars).
     let ((r, v), name) = unsafe { (args(r, v), (data as *const ngx_str_t).as_ref()) };
-    member(r, v, name, CLAIM_PREFIX, |t| t.claims())
+    guard(v, |v| member(r, v, name, CLAIM_PREFIX, |t| t.claims()))
 }
 
 unsafe extern "C" fn ngx_http_auth_jwt_header_variable(
@@ -154,7 +163,7 @@ unsafe extern "C" fn ngx_http_auth_jwt_header_variable(
 ) -> ngx_int_t {
     // SAFETY: as for `ngx_http_auth_jwt_claim_variable`.
     let ((r, v), name) = unsafe { (args(r, v), (data as *const ngx_str_t).as_ref()) };
-    member(r, v, name, HEADER_PREFIX, |t| t.header())
+    guard(v, |v| member(r, v, name, HEADER_PREFIX, |t| t.header()))
 }
 
 fn member(

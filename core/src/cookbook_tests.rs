@@ -1,6 +1,7 @@
 //! Known-answer tests from the JOSE cookbook (RFC 7520) and the curve25519
-//! vectors. The files are read at test time from the shared vectors checkout
-//! next to the repository; a missing file is a test failure, not a skip.
+//! vectors. The files are copies, in `core/tests/vectors/jose-cookbook/`, of the
+//! public-domain ietf-jose/cookbook JSON files; a missing file is a test
+//! failure, not a skip.
 //!
 //! The cookbook payloads are prose, not JSON objects, so the full JWT
 //! [`crate::verify`] refuses them as `Malformed`; the JWS layer
@@ -52,11 +53,11 @@ const VECTORS: &[Vector] = &[
 
 fn load(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors/jose-cookbook")
+        .join("tests/vectors/jose-cookbook")
         .join(name);
     let text = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "JOSE cookbook vector {} is missing ({e}); the shared vectors must be checked out next to the repository",
+            "JOSE cookbook vector {} is missing ({e}); it belongs in core/tests/vectors/jose-cookbook",
             path.display()
         )
     });
