@@ -44,7 +44,7 @@ install_deps() {
 }
 
 # Builds the module against the vendored nginx 1.28 (which is built too).
-# Sets MODULE (the .so) and NGINX (the matching nginx binary).
+# Sets MODULE (the .so) and NGINX_BIN (the matching nginx binary).
 build_vendored() {
     local profile=${PROFILE:-release} flag=--release
     [ "$profile" = debug ] && flag=
@@ -53,7 +53,7 @@ build_vendored() {
     local dir="$ROOT/target/$profile"
     MODULE="$dir/ngx_http_auth_jwt_module.so"
     cp "$dir/libngx_http_auth_jwt_module.so" "$MODULE"
-    NGINX="$(head -n1 "$dir/nginx-build-dir")/nginx"
-    [ -x "$NGINX" ] || die "vendored nginx binary not found at $NGINX"
-    export MODULE NGINX
+    NGINX_BIN="$(head -n1 "$dir/nginx-build-dir")/nginx"
+    [ -x "$NGINX_BIN" ] || die "vendored nginx binary not found at $NGINX_BIN"
+
 }
