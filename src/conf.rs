@@ -15,10 +15,10 @@ use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_set_sec_slot, ngx_conf_t,
     ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
-    ngx_log_error_core, ngx_pcalloc, ngx_str_t, ngx_uint_t, time_t, NGX_CONF_1MORE, NGX_CONF_TAKE1,
-    NGX_CONF_TAKE12, NGX_CONF_UNSET, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
-    NGX_OK,
+    ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_log_error_core,
+    ngx_pcalloc, ngx_str_t, ngx_uint_t, time_t, NGX_CONF_1MORE, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
+    NGX_CONF_UNSET, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_conf_log_error;
 
@@ -103,7 +103,10 @@ impl LocConf {
             });
         }
 
-        if matches!(self.auth, Some(Auth::On { .. })) && self.keys.is_none() {
+        // The server{} level itself (not a location) may leave the keys to its locations, as
+        // NGINX Plus allows; a request that matches no location is then refused with 500.
+        if matches!(self.auth, Some(Auth::On { .. })) && self.keys.is_none() && !is_server_level(cf)
+        {
             let (file, line) = match self.auth_origin {
                 Some(o) => (o.file.to_string(), o.line),
                 None => (String::from("?"), 0),
@@ -118,6 +121,29 @@ impl LocConf {
             return Err(());
         }
         Ok(())
+    }
+}
+
+/// Whether the configuration being merged is a server{}'s own (not a location's).
+///
+/// While merging, nginx points `cf->ctx->loc_conf` at the configurations of the level being
+/// merged (ngx_http_merge_servers, ngx_http_merge_locations). Only a server's own core
+/// location configuration has no name: locations, `if` and `limit_except` blocks have one.
+fn is_server_level(cf: &ngx_conf_t) -> bool {
+    // SAFETY: during merge `ctx` is an http configuration context whose `loc_conf` array has a
+    // slot for every http module, the core module's being its location configuration.
+    unsafe {
+        let Some(ctx) = cf.ctx.cast::<ngx_http_conf_ctx_t>().as_ref() else {
+            return false;
+        };
+        let index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+        match (*ctx.loc_conf.add(index))
+            .cast::<ngx_http_core_loc_conf_t>()
+            .as_ref()
+        {
+            Some(clcf) => clcf.name.len == 0,
+            None => false,
+        }
     }
 }
 

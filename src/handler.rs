@@ -66,9 +66,25 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
 
-    // Merge refuses `auth_jwt` without keys; this is only a guard.
+    // Merge refuses `auth_jwt` without keys except at a server{}'s own level (requests that
+    // match no location): fail closed.
     let Some(keys) = lc.keys.as_deref() else {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        log(
+            r,
+            NGX_LOG_ERR,
+            "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
+        );
+        let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        let state = RequestState {
+            status: Status::Error,
+            token: None,
+            rc,
+        };
+        return if state::attach(r, state) {
+            rc
+        } else {
+            NGX_ERROR as ngx_int_t
+        };
     };
     let result = match raw {
         [] => Err(Rejection {

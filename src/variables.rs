@@ -140,6 +140,12 @@ unsafe extern "C" fn ngx_http_auth_jwt_payload_variable(
     // SAFETY: called by nginx as a variable get handler.
     let (r, v) = unsafe { args(r, v) };
     guard(v, |v| match state::find(r).and_then(|s| s.token.as_ref()) {
+        // JSON may hold raw CR/LF between its tokens: re-serialise such a payload compactly so
+        // the value is safe in a header (JSON escapes control characters inside strings).
+        Some(t) if has_control(t.payload().as_bytes()) => match serde_json::to_string(t.claims()) {
+            Ok(compact) => set_value(r, v, compact.as_bytes()),
+            Err(_) => not_found(v),
+        },
         Some(t) => set_value(r, v, t.payload().as_bytes()),
         None => not_found(v),
     })
@@ -183,9 +189,23 @@ fn member(
         return not_found(v);
     };
     match find_member(map(token), key) {
-        Some(value) => set_value(r, v, render(value).as_bytes()),
+        Some(value) => {
+            let text = render(value);
+            // A signed claim is still client-influenced text (a display name, say). CR/LF in a
+            // value would split the header it is written into (proxy_set_header X-User-ID
+            // $jwt_claim_sub): such a value is not exposed at all.
+            if has_control(text.as_bytes()) {
+                return not_found(v);
+            }
+            set_value(r, v, text.as_bytes())
+        }
         None => not_found(v),
     }
+}
+
+/// Control characters other than horizontal tab (CR, LF, NUL, DEL, ...).
+fn has_control(b: &[u8]) -> bool {
+    b.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f)
 }
 
 /// nginx lowercases variable names, so `$jwt_claim_userId` asks for "userid": an exact match

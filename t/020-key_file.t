@@ -788,4 +788,4 @@ qr/\[emerg\] .*auth_jwt_key_file: "\S+\/bad\.jwks": JWK #2: unsupported kty "XYZ
 main::key_files("rsa_enc.jwk")
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*auth_jwt_key_file: "\S+\/rsa_enc\.jwk": no usable key found: every key in the file was skipped in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*auth_jwt_key_file: "\S+\/rsa_enc\.jwk": no usable key found: every key in the file was skipped \(JWK #1 has use "enc" and is ignored for signatures\) in \S+nginx\.conf:\d+/

@@ -101,7 +101,7 @@ Content-Type: image/gif
 
 
 
-=== TEST 4: $jwt_payload is the payload exactly as sent, and variables survive try_files to a named location
+=== TEST 4: $jwt_payload with raw line breaks is re-serialised compactly (safe in a header), and variables survive try_files to a named location
 --- config
     location /t {
         auth_jwt "test";
@@ -119,8 +119,7 @@ Authorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSJ9.eyAic
 GET /t
 --- error_code: 200
 --- response_body
-status=valid name=Zoë kid=rsa payload={ "sub" : "alice",
-  "exp": 4102444800, "name": "Zo\u00eb" }
+status=valid name=Zoë kid=rsa payload={"sub":"alice","exp":4102444800,"name":"Zoë"}
 
 
 
@@ -398,3 +397,29 @@ main::key_files("rsa.pub")
 "status=[expired] sub=[]\n",
 "status=[valid] sub=[bob]\n",
 ]
+
+
+
+=== TEST 14: a claim with CR/LF or NUL is not exposed, so it cannot split a proxied header
+--- config
+    location /echo {
+        return 200 "user=[$http_x_user_id] injected=[$http_x_injected] name=[$http_x_name]\n";
+    }
+    location /t {
+        auth_jwt "test";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/rsa.pub;
+        proxy_set_header X-User-ID $jwt_claim_sub;
+        proxy_set_header X-Name $jwt_claim_name;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
+    }
+--- user_files eval
+main::key_files("rsa.pub")
+--- more_headers
+Authorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZVxyXG5YLUluamVjdGVkOiB5ZXMiLCJuYW1lIjoiQm9iXHUwMDAwIiwiZXhwIjo0MTAyNDQ0ODAwfQ.XwU9BtrN_-Rd4AFsGYbGuA1aSDMP4T8rspGQefJuTpE-TvFOEGy8nx4MflTVvFTqu1YQJXfub5QXyKqzgPdvSAexcfHBGeQ81QEbgeOKtlF02DirmHQObh1i-1IdL1Bwwc1sP4AMSLm5XVwby0qOoxkxB4161_CTE6RnAKWbAJ4-ago1rXonWr0OA2rWyCUP6gmH6Y9gKXC--WGtnDd_IPzDypz_21SFfZBfC31U5ZEFsAMQeQJIg4X_ubgf5iDVG0uPNzvAqFS7k_NlLmcqTaSlUyCuJpUqTbXJw3eK5oqkKYlTvcAmg8rBpQ3dcd9K9RF9dQxcalQz4cV74834Ww
+--- request
+GET /t
+--- error_code: 200
+--- response_body
+user=[] injected=[] name=[]
+--- no_error_log
+[error]

@@ -163,9 +163,10 @@ impl KeySet {
         drop(openssl::error::ErrorStack::get());
         let keys = result?;
         if keys.is_empty() {
-            return Err(KeyError(
-                "no usable key found: every key in the file was skipped".to_owned(),
-            ));
+            return Err(KeyError(format!(
+                "no usable key found: every key in the file was skipped ({})",
+                warnings.join("; ")
+            )));
         }
         let mut set = KeySet::new();
         for key in keys {

@@ -25,9 +25,10 @@ fn render_values() {
         render(&json!(["a", ["b", "c"], {"k": "v"}])),
         r#"a,["b","c"],{"k":"v"}"#
     );
+    // Members keep the order they were sent in (serde_json "preserve_order").
     assert_eq!(
         render(&json!({"b": 1, "a": [1, "x"]})),
-        r#"{"a":[1,"x"],"b":1}"#
+        r#"{"b":1,"a":[1,"x"]}"#
     );
     assert_eq!(render(&json!({})), "{}");
 }
