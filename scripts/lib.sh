@@ -52,7 +52,9 @@ build_vendored() {
     (cd "$ROOT" && cargo build $flag --locked -p ngx_http_auth_jwt_module) || die "build failed"
     local dir="$ROOT/target/$profile"
     MODULE="$dir/ngx_http_auth_jwt_module.so"
-    cp "$dir/libngx_http_auth_jwt_module.so" "$MODULE"
+    # A new file, renamed into place: an nginx that has the old one loaded keeps its copy
+    # (writing into a loaded .so crashes the processes that mapped it).
+    cp "$dir/libngx_http_auth_jwt_module.so" "$MODULE.tmp.$$" && mv -f "$MODULE.tmp.$$" "$MODULE"
     NGINX_BIN="$(head -n1 "$dir/nginx-build-dir")/nginx"
     [ -x "$NGINX_BIN" ] || die "vendored nginx binary not found at $NGINX_BIN"
 
