@@ -380,6 +380,9 @@ fn parse_jwk(
             if x.len() != len {
                 return Err(err(format!("{crv} key x must be {len} bytes")));
             }
+            if id == Id::ED25519 && ed25519_small_order(&x) {
+                return Err(err(SMALL_ORDER.to_owned()));
+            }
             let pkey = PKey::public_key_from_raw_bytes(&x, id)
                 .map_err(|_| err(format!("invalid {crv} public key")))?;
             Material::Okp(pkey)
@@ -617,6 +620,14 @@ fn material_from_pkey(pkey: PKey<Public>) -> Result<Material, String> {
             .map_err(|_| "EC key has invalid point".to_owned())?;
         Ok(Material::Ec { key, curve })
     } else if id == Id::ED25519 || id == Id::ED448 {
+        if id == Id::ED25519 {
+            let raw = pkey
+                .raw_public_key()
+                .map_err(|e| format!("invalid Ed25519 key: {e}"))?;
+            if ed25519_small_order(&raw) {
+                return Err(SMALL_ORDER.to_owned());
+            }
+        }
         Ok(Material::Okp(pkey))
     } else if id == Id::RSA_PSS {
         Err("RSA-PSS restricted keys are not supported; give a plain RSA public key".to_owned())
@@ -628,8 +639,99 @@ fn material_from_pkey(pkey: PKey<Public>) -> Result<Material, String> {
     }
 }
 
+const SMALL_ORDER: &str =
+    "Ed25519 key is a point of small order (such a key accepts forged signatures)";
+
+/// Whether an encoded Ed25519 public key is one of the points of small order (orders 1, 2, 4
+/// and 8, canonical and non-canonical encodings, either sign). OpenSSL verifies signatures
+/// against such a key, and for the identity point it accepts a forged signature for any
+/// message: such keys are refused when the key file is loaded.
+fn ed25519_small_order(x: &[u8]) -> bool {
+    const SMALL_ORDER_POINTS: [[u8; 32]; 7] = [
+        // 0 (order 4)
+        [0; 32],
+        // 1 (order 1)
+        [
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0,
+        ],
+        // order 8
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        // order 8
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        // p - 1 (order 2)
+        [
+            0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        // p (= 0, order 4, non-canonical)
+        [
+            0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        // p + 1 (= 1, order 1, non-canonical)
+        [
+            0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+    ];
+    let Ok(x) = <&[u8; 32]>::try_from(x) else {
+        return false;
+    };
+    // Compare with the sign bit (top bit of the last byte) cleared, as libsodium does.
+    SMALL_ORDER_POINTS
+        .iter()
+        .any(|p| x[..31] == p[..31] && (x[31] & 0x7f) == p[31])
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ed25519_small_order_keys_are_refused() {
+        // The identity point: OpenSSL accepts "identity || zeros" as a signature of anything.
+        let jwk =
+            br#"{"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+        let e = KeySet::parse(jwk).err().map(|e| e.0).unwrap_or_default();
+        assert!(e.contains("small order"), "{e}");
+        // Same point with the sign bit set, and an order-8 point.
+        let mut x = [0u8; 32];
+        x[0] = 1;
+        x[31] = 0x80;
+        assert!(super::ed25519_small_order(&x));
+        let order8 = [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0xfa,
+        ];
+        assert!(super::ed25519_small_order(&order8));
+        // A real key is not.
+        let pk = openssl::pkey::PKey::generate_ed25519().and_then(|k| k.raw_public_key());
+        assert!(!super::ed25519_small_order(&pk.unwrap_or_default()));
+        // PEM path: the identity point as SubjectPublicKeyInfo.
+        let der = [
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00, 1, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let pem = openssl::base64::encode_block(&der);
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{pem}\n-----END PUBLIC KEY-----\n");
+        let e = KeySet::parse(pem.as_bytes())
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.contains("small order"), "{e}");
+    }
     use super::*;
 
     #[test]
