@@ -15,6 +15,7 @@ use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 use serde_json::{Map, Value};
 
 use crate::alg::{Alg, Family};
+use crate::cache::{self, CacheUse, VerdictCache};
 use crate::json::{self, Fault};
 use crate::keys::{Key, KeySet, Material};
 use crate::{claims, Rejection, Status, MAX_TOKEN_LEN};
@@ -276,19 +277,50 @@ fn verify_with(key: &Key, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bo
 /// `kid` → `Malformed`; no candidate key → `NoKey`; signature →
 /// `BadSignature`; `exp` / `nbf` → `BadClaim`, `Expired`, `NotYetValid`.
 pub fn verify(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Rejection> {
-    let parts = split(token)?;
-    let header = parse_header(&parts.header)?;
-    let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
-    let claims = parse_segment(&payload, &PAYLOAD)?;
-    let (alg, kid) = check_header(&header)?;
-    check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
-    claims::check(&claims, v)?;
-    Ok(Token {
-        header,
-        claims,
-        payload,
-        alg,
-    })
+    verify_cached(token, keys, v, None).0
+}
+
+/// [`verify`], consulting a cache of verified tokens for the signature step (see
+/// [`crate::cache`]). Returns the result and whether the cache was used.
+pub(crate) fn verify_cached(
+    token: &[u8],
+    keys: &KeySet,
+    v: &Validation,
+    cache: Option<(&dyn VerdictCache, i64)>,
+) -> (Result<Token, Rejection>, CacheUse) {
+    let mut used = CacheUse::None;
+    let result = (|| {
+        let parts = split(token)?;
+        let header = parse_header(&parts.header)?;
+        let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
+        let claims = parse_segment(&payload, &PAYLOAD)?;
+        let (alg, kid) = check_header(&header)?;
+        match cache {
+            Some((c, max_age)) => {
+                let key = cache::entry_key(keys, token);
+                if c.contains(&key, v.now) {
+                    used = CacheUse::Hit;
+                    claims::check(&claims, v)?;
+                } else {
+                    used = CacheUse::Miss;
+                    check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+                    claims::check(&claims, v)?;
+                    c.insert(&key, cache::expiry(&claims, v.now, max_age));
+                }
+            }
+            None => {
+                check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+                claims::check(&claims, v)?;
+            }
+        }
+        Ok(Token {
+            header,
+            claims,
+            payload,
+            alg,
+        })
+    })();
+    (result, used)
 }
 
 /// JWS-level verification without JWT semantics: the payload may be any

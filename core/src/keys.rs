@@ -122,6 +122,8 @@ pub struct KeySet {
     keys: Vec<Key>,
     by_kid: HashMap<String, Vec<usize>>,
     without_kid: Vec<usize>,
+    /// SHA-256 chained over every key's material and metadata, in order.
+    fingerprint: [u8; 32],
 }
 
 impl fmt::Debug for KeySet {
@@ -192,7 +194,15 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// A digest of the whole set (key material, `kid`, `alg`, usability, order): two sets
+    /// with the same fingerprint verify exactly the same tokens. The verified-token cache keys
+    /// its entries with it, so a reload with other keys never reuses an old verdict.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
     fn push(&mut self, key: Key) {
+        self.fingerprint = chain_fingerprint(&self.fingerprint, &key);
         let index = self.keys.len();
         match &key.kid {
             Some(kid) => self.by_kid.entry(kid.clone()).or_default().push(index),
@@ -637,6 +647,29 @@ fn material_from_pkey(pkey: PKey<Public>) -> Result<Material, String> {
                 .to_owned(),
         )
     }
+}
+
+fn chain_fingerprint(prev: &[u8; 32], key: &Key) -> [u8; 32] {
+    let material = match &key.material {
+        Material::Rsa(p) | Material::Okp(p) => p.public_key_to_der(),
+        Material::Ec { key, .. } => key.public_key_to_der(),
+        Material::Hmac(p) => p.raw_private_key(),
+    }
+    // Not expected to fail for keys that were just parsed; the description still separates
+    // key types, and the other fields are hashed too.
+    .unwrap_or_else(|_| key.material.describe().as_bytes().to_vec());
+    let mut h = openssl::sha::Sha256::new();
+    h.update(prev);
+    h.update(key.material.describe().as_bytes());
+    h.update(&(material.len() as u64).to_be_bytes());
+    h.update(&material);
+    let kid = key.kid.as_deref().unwrap_or("");
+    h.update(&[u8::from(key.kid.is_some())]);
+    h.update(&(kid.len() as u64).to_be_bytes());
+    h.update(kid.as_bytes());
+    h.update(key.alg.map_or("", |a| a.name()).as_bytes());
+    h.update(&[u8::from(key.for_verify)]);
+    h.finish()
 }
 
 const SMALL_ORDER: &str =

@@ -30,6 +30,7 @@
 )]
 
 mod alg;
+pub mod cache;
 mod claims;
 mod json;
 mod jws;
@@ -40,6 +41,7 @@ mod util;
 #[cfg(test)]
 mod cookbook_tests;
 
+pub use cache::{verify_cached, CacheUse, VerdictCache};
 pub use jws::{verify, Token, Validation};
 pub use keys::{KeyError, KeySet};
 pub use util::{bearer_token, is_truthy, lookup, render};

@@ -1,0 +1,195 @@
+//! The verified-token cache: "this exact token verified with this key set".
+//!
+//! A cache hit skips only the signature check. The token is still parsed, and `exp`, `nbf`
+//! and everything after them are checked on every request. The storage is the caller's (the
+//! nginx glue keeps it in shared memory, shared by all workers): this module defines what is
+//! stored and when.
+//!
+//! - Key: SHA-256 over the key set's [`KeySet::fingerprint`] and the whole token, so another
+//!   key set (a reload with new keys, another location) never finds an old verdict, and two
+//!   tokens that differ in any byte (the signature included) never share one.
+//! - Only successful verifications are stored, after the claims passed too.
+//! - An entry never outlives the token's `exp` nor `max_age` seconds.
+
+use openssl::sha::Sha256;
+use serde_json::{Map, Value};
+
+use crate::jws::{self, Token, Validation};
+use crate::{KeySet, Rejection};
+
+/// Storage for verdicts, keyed by [`entry_key`]-style 32-byte digests.
+///
+/// Implementations must never fail a request: a full or busy store simply does not find or
+/// does not keep an entry.
+pub trait VerdictCache {
+    /// Whether `key` is stored with an expiry later than `now` (unix seconds).
+    fn contains(&self, key: &[u8; 32], now: i64) -> bool;
+    /// Stores `key` until `expires` (unix seconds).
+    fn insert(&self, key: &[u8; 32], expires: i64);
+}
+
+/// How a verification used the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No cache, or the token was refused before the cache was consulted.
+    None,
+    /// The verdict was found: the signature check was skipped.
+    Hit,
+    /// Not found: the signature was checked (and, if the token passed, stored).
+    Miss,
+}
+
+/// [`crate::verify`] with a verdict cache for the signature step. `max_age` bounds the life
+/// of a stored verdict, in seconds.
+pub fn verify_cached(
+    token: &[u8],
+    keys: &KeySet,
+    v: &Validation,
+    cache: &dyn VerdictCache,
+    max_age: i64,
+) -> (Result<Token, Rejection>, CacheUse) {
+    jws::verify_cached(token, keys, v, Some((cache, max_age)))
+}
+
+/// SHA-256 over the key set's fingerprint and the token.
+pub(crate) fn entry_key(keys: &KeySet, token: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(&keys.fingerprint());
+    h.update(token);
+    h.finish()
+}
+
+/// When a verdict stored now expires: `now + max_age`, or the token's `exp` if earlier.
+pub(crate) fn expiry(claims: &Map<String, Value>, now: i64, max_age: i64) -> i64 {
+    let limit = now.saturating_add(max_age.max(0));
+    match claims.get("exp").and_then(Value::as_f64) {
+        // `as` saturates for out-of-range floats (and maps NaN to 0).
+        Some(exp) => limit.min(exp.floor() as i64),
+        None => limit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::sign::{encode, SigningKey};
+    use crate::Status;
+
+    #[derive(Default)]
+    struct Memory(RefCell<HashMap<[u8; 32], i64>>, RefCell<usize>);
+
+    impl VerdictCache for Memory {
+        fn contains(&self, key: &[u8; 32], now: i64) -> bool {
+            self.0.borrow().get(key).is_some_and(|&e| e > now)
+        }
+        fn insert(&self, key: &[u8; 32], expires: i64) {
+            *self.1.borrow_mut() += 1;
+            self.0.borrow_mut().insert(*key, expires);
+        }
+    }
+
+    fn setup() -> (KeySet, SigningKey) {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let jwk = format!(
+            r#"{{"kty":"oct","k":"{}"}}"#,
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
+        );
+        let (keys, _) = KeySet::parse(jwk.as_bytes()).unwrap();
+        (keys, SigningKey::hmac(secret))
+    }
+
+    #[test]
+    fn hit_after_miss_and_claims_still_checked() {
+        let (keys, sk) = setup();
+        let cache = Memory::default();
+        let tok = encode("HS256", &json!({}), &json!({"sub":"a","exp":1000}), &sk).unwrap();
+        let v = Validation {
+            now: 100,
+            leeway: 0,
+        };
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert!(r.is_ok());
+        assert_eq!(u, CacheUse::Miss);
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert!(r.is_ok());
+        assert_eq!(u, CacheUse::Hit);
+        // Stored until min(now + max_age, exp) = 400.
+        assert_eq!(
+            cache.0.borrow().values().copied().collect::<Vec<_>>(),
+            vec![400]
+        );
+        // Past the entry: a miss again, verified again.
+        let later = Validation {
+            now: 999,
+            leeway: 0,
+        };
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &later, &cache, 300);
+        assert!(r.is_ok());
+        assert_eq!(u, CacheUse::Miss);
+        // Expired token: refused even though a verdict is stored.
+        cache
+            .0
+            .borrow_mut()
+            .values_mut()
+            .for_each(|e| *e = i64::MAX);
+        let expired = Validation {
+            now: 2000,
+            leeway: 0,
+        };
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &expired, &cache, 300);
+        assert_eq!(r.err().map(|e| e.status), Some(Status::Expired));
+        assert_eq!(u, CacheUse::Hit);
+    }
+
+    #[test]
+    fn failures_are_never_stored_and_other_keys_miss() {
+        let (keys, sk) = setup();
+        let cache = Memory::default();
+        let v = Validation {
+            now: 100,
+            leeway: 0,
+        };
+        let tok = encode("HS256", &json!({}), &json!({"sub":"a"}), &sk).unwrap();
+        let mut bad = tok.clone();
+        bad.pop();
+        bad.push(if tok.ends_with('A') { 'B' } else { 'A' });
+        let (r, u) = verify_cached(bad.as_bytes(), &keys, &v, &cache, 300);
+        assert_eq!(r.err().map(|e| e.status), Some(Status::BadSignature));
+        assert_eq!(u, CacheUse::Miss);
+        assert_eq!(*cache.1.borrow(), 0);
+        // Expired tokens are not stored either.
+        let old = encode("HS256", &json!({}), &json!({"exp": 50}), &sk).unwrap();
+        let (r, _) = verify_cached(old.as_bytes(), &keys, &v, &cache, 300);
+        assert!(r.is_err());
+        assert_eq!(*cache.1.borrow(), 0);
+        // A verdict for one key set is not found with another.
+        let (r, _) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert!(r.is_ok());
+        let (other, _) = KeySet::parse(
+            br#"{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},{"kty":"oct","k":"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg"}]}"#,
+        )
+        .unwrap();
+        assert_ne!(keys.fingerprint(), other.fingerprint());
+        let (r, u) = verify_cached(tok.as_bytes(), &other, &v, &cache, 300);
+        assert!(r.is_ok());
+        assert_eq!(u, CacheUse::Miss);
+        // Malformed tokens never reach the cache.
+        let (_, u) = verify_cached(b"a.b", &keys, &v, &cache, 300);
+        assert_eq!(u, CacheUse::None);
+    }
+
+    #[test]
+    fn expiry_bounds() {
+        let m = |v: Value| v.as_object().cloned().unwrap();
+        assert_eq!(expiry(&m(json!({})), 10, 5), 15);
+        assert_eq!(expiry(&m(json!({"exp": 12.9})), 10, 5), 12);
+        assert_eq!(expiry(&m(json!({"exp": 1e308})), 10, 5), 15);
+        assert_eq!(expiry(&m(json!({"exp": -1e308})), 10, 5), i64::MIN);
+        assert_eq!(expiry(&m(json!({"exp": "x"})), 10, 5), 15);
+    }
+}
