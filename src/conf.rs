@@ -15,10 +15,12 @@ use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_set_sec_slot, ngx_conf_t,
     ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
-    ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_log_error_core,
-    ngx_pcalloc, ngx_str_t, ngx_uint_t, time_t, NGX_CONF_1MORE, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
-    NGX_CONF_UNSET, NGX_HTTP_LMT_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
+    ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_int_t,
+    ngx_log_error_core, ngx_pagesize, ngx_parse_size, ngx_parse_time, ngx_pcalloc,
+    ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, time_t, NGX_CONF_1MORE,
+    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_UNSET, NGX_ERROR, NGX_HTTP_LMT_CONF,
+    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
+    NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_conf_log_error;
 
@@ -56,7 +58,17 @@ pub struct LocConf {
     /// Seconds; `NGX_CONF_UNSET` until merged. Set by `ngx_conf_set_sec_slot`.
     pub leeway: time_t,
     pub require: Option<Vec<Require>>,
+    /// `auth_jwt_cache`: `Some(None)` is `off`.
+    pub cache: Option<Option<CacheConf>>,
     auth_origin: Option<Origin>,
+}
+
+/// `auth_jwt_cache zone=name:size [max_age=time];`
+#[derive(Clone, Copy)]
+pub struct CacheConf {
+    pub zone: NonNull<ngx_shm_zone_t>,
+    /// Seconds.
+    pub max_age: i64,
 }
 
 impl Default for LocConf {
@@ -66,6 +78,7 @@ impl Default for LocConf {
             keys: None,
             leeway: NGX_CONF_UNSET as time_t,
             require: None,
+            cache: None,
             auth_origin: None,
         }
     }
@@ -91,6 +104,9 @@ impl LocConf {
             } else {
                 prev.leeway
             };
+        }
+        if self.cache.is_none() {
+            self.cache = prev.cache;
         }
         if self.require.is_none() {
             self.require = prev.require.as_ref().map(|list| {
@@ -400,6 +416,111 @@ extern "C" fn ngx_http_auth_jwt_require(
     ptr::null_mut()
 }
 
+/// Default `max_age` of a cached verdict, in seconds.
+const CACHE_MAX_AGE: i64 = 300;
+
+/// `auth_jwt_cache zone=name:size [max_age=time] | off;`
+extern "C" fn ngx_http_auth_jwt_cache(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with its context and our location configuration.
+    let (cf, lc) = unsafe { setter_args(cf, conf) };
+    if lc.cache.is_some() {
+        return IS_DUPLICATE;
+    }
+    let args: Vec<ngx_str_t> = cf.args()[1..].to_vec();
+    if args.len() == 1 && args[0].as_bytes() == b"off" {
+        lc.cache = Some(None);
+        return ptr::null_mut();
+    }
+    let mut zone = None;
+    let mut max_age = CACHE_MAX_AGE;
+    for a in args {
+        if let Some(z) = a.strip_prefix(b"zone=") {
+            zone = Some(z);
+        } else if let Some(mut t) = a.strip_prefix(b"max_age=") {
+            // SAFETY: `t` points into the configuration arguments.
+            let secs = unsafe { ngx_parse_time(&mut t, 1) };
+            if secs == NGX_ERROR as ngx_int_t {
+                let v = t.to_string();
+                return conf_error(cf, format_args!("auth_jwt_cache: invalid max_age \"{v}\""));
+            }
+            max_age = secs as i64;
+        } else {
+            let v = a.to_string();
+            return conf_error(
+                cf,
+                format_args!(
+                    "auth_jwt_cache: invalid parameter \"{v}\": expected zone=name:size, \
+                     max_age=time or off"
+                ),
+            );
+        }
+    }
+    let Some(zone) = zone else {
+        return conf_error(
+            cf,
+            format_args!("auth_jwt_cache: \"zone=name:size\" is required"),
+        );
+    };
+    let (mut name, size) = match zone.as_bytes().iter().position(|&b| b == b':') {
+        // `zone=name` refers to a zone declared with a size elsewhere.
+        None => (zone, 0),
+        Some(i) => {
+            let Some((name, rest)) = zone.split_at(i) else {
+                return NGX_CONF_ERROR;
+            };
+            let Some(mut size_str) = rest.strip_prefix(b":") else {
+                return NGX_CONF_ERROR;
+            };
+            // SAFETY: `size_str` points into the configuration arguments.
+            let size = unsafe { ngx_parse_size(&mut size_str) };
+            // SAFETY: reading nginx's page size, set once at startup.
+            let min = 8 * unsafe { ngx_pagesize } as isize;
+            if size == NGX_ERROR as isize {
+                let v = size_str.to_string();
+                return conf_error(
+                    cf,
+                    format_args!("auth_jwt_cache: invalid zone size \"{v}\""),
+                );
+            }
+            if size < min {
+                let v = size_str.to_string();
+                return conf_error(
+                    cf,
+                    format_args!(
+                        "auth_jwt_cache: zone size \"{v}\" is too small (at least {}k)",
+                        min / 1024
+                    ),
+                );
+            }
+            (name, size as usize)
+        }
+    };
+    if name.is_empty() {
+        return conf_error(cf, format_args!("auth_jwt_cache: the zone needs a name"));
+    }
+    // SAFETY: valid configuration context; the tag is our module, so nginx refuses to share
+    // the zone with another module's zone of the same name.
+    let shm = unsafe {
+        ngx_shared_memory_add(
+            cf,
+            &mut name,
+            size,
+            ptr::addr_of_mut!(crate::ngx_http_auth_jwt_module).cast(),
+        )
+    };
+    let Some(mut shm) = NonNull::new(shm) else {
+        return NGX_CONF_ERROR;
+    };
+    // SAFETY: nginx returned a valid zone owned by the cycle.
+    unsafe { shm.as_mut().init = Some(crate::cache::ngx_http_auth_jwt_cache_init) };
+    lc.cache = Some(Some(CacheConf { zone: shm, max_age }));
+    ptr::null_mut()
+}
+
 const fn cmd(
     name: &'static CStr,
     type_: u32,
@@ -422,7 +543,7 @@ const fn cmd(
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
 /// The module's directives.
-pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 5] = [
+pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 6] = [
     cmd(
         c"auth_jwt",
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE12,
@@ -445,6 +566,12 @@ pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 5] = [
         c"auth_jwt_require",
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
         ngx_http_auth_jwt_require,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_cache",
+        ANY_LEVEL | NGX_CONF_TAKE12,
+        ngx_http_auth_jwt_cache,
         0,
     ),
     ngx_command_t::empty(),

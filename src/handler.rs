@@ -2,7 +2,9 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use auth_jwt_core::{bearer_token, is_truthy, verify, Rejection, Status, Validation};
+use auth_jwt_core::{
+    bearer_token, is_truthy, verify, verify_cached, CacheUse, Rejection, Status, Validation,
+};
 use ngx::ffi::{
     ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_int_t, ngx_list_push,
     ngx_log_t, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_time, ngx_uint_t, NGX_DECLINED,
@@ -11,6 +13,7 @@ use ngx::ffi::{
 };
 use ngx::http::HttpModuleLocationConf;
 
+use crate::cache::ShmCache;
 use crate::conf::{Auth, LocConf};
 use crate::state::{self, RequestState};
 use crate::AuthJwtModule;
@@ -31,6 +34,7 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_handler(r: *mut ngx_http_request_t) -
             let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             let state = RequestState {
                 status: Status::Error,
+                cache: CacheUse::None,
                 token: None,
                 rc,
             };
@@ -77,6 +81,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
         let state = RequestState {
             status: Status::Error,
+            cache: CacheUse::None,
             token: None,
             rc,
         };
@@ -86,23 +91,30 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
             NGX_ERROR as ngx_int_t
         };
     };
-    let result = match raw {
-        [] => Err(Rejection {
-            status: Status::Missing,
-            detail: if token_cv.is_some() {
-                "the token variable is empty"
-            } else {
-                "no bearer token in the Authorization header"
-            },
-        }),
-        t => verify(
-            t,
-            keys,
-            &Validation {
-                now: ngx_time() as i64,
-                leeway: lc.leeway,
-            },
+    let validation = Validation {
+        now: ngx_time() as i64,
+        leeway: lc.leeway,
+    };
+    let (result, cache) = match raw {
+        [] => (
+            Err(Rejection {
+                status: Status::Missing,
+                detail: if token_cv.is_some() {
+                    "the token variable is empty"
+                } else {
+                    "no bearer token in the Authorization header"
+                },
+            }),
+            CacheUse::None,
         ),
+        t => match lc.cache {
+            Some(Some(c)) => {
+                // SAFETY: the zone belongs to the cycle this configuration belongs to.
+                let zone = unsafe { c.zone.as_ref() };
+                verify_cached(t, keys, &validation, &ShmCache { zone }, c.max_age)
+            }
+            _ => (verify(t, keys, &validation), CacheUse::None),
+        },
     };
 
     let (status, token, rejection) = match result {
@@ -111,6 +123,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     };
     let state = RequestState {
         status,
+        cache,
         token,
         rc: NGX_DECLINED as ngx_int_t,
     };

@@ -15,6 +15,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
+mod cache;
 mod conf;
 mod handler;
 mod state;

@@ -7,7 +7,7 @@
 
 use std::ffi::c_void;
 
-use auth_jwt_core::{Status, Token};
+use auth_jwt_core::{CacheUse, Status, Token};
 use ngx::ffi::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add};
 use ngx::http::HttpModule;
 
@@ -16,6 +16,8 @@ use crate::AuthJwtModule;
 /// What the access handler decided for a request.
 pub struct RequestState {
     pub status: Status,
+    /// Whether the verified-token cache answered (`$auth_jwt_cache_status`).
+    pub cache: CacheUse,
     pub token: Option<Token>,
     pub rc: ngx_int_t,
 }

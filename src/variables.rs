@@ -7,7 +7,7 @@
 
 use std::ffi::CStr;
 
-use auth_jwt_core::render;
+use auth_jwt_core::{render, CacheUse};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
@@ -27,7 +27,12 @@ struct Var {
     flags: u32,
 }
 
-const VARS: [Var; 4] = [
+const VARS: [Var; 5] = [
+    Var {
+        name: c"auth_jwt_cache_status",
+        get: Some(ngx_http_auth_jwt_cache_status_variable),
+        flags: NGX_HTTP_VAR_NOCACHEABLE,
+    },
     Var {
         name: c"auth_jwt_status",
         get: Some(ngx_http_auth_jwt_status_variable),
@@ -129,6 +134,20 @@ unsafe extern "C" fn ngx_http_auth_jwt_status_variable(
     guard(v, |v| match state::find(r) {
         Some(s) => set_value(r, v, s.status.as_str().as_bytes()),
         None => not_found(v),
+    })
+}
+
+unsafe extern "C" fn ngx_http_auth_jwt_cache_status_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _data: usize,
+) -> ngx_int_t {
+    // SAFETY: called by nginx as a variable get handler.
+    let (r, v) = unsafe { args(r, v) };
+    guard(v, |v| match state::find(r).map(|s| s.cache) {
+        Some(CacheUse::Hit) => set_value(r, v, b"HIT"),
+        Some(CacheUse::Miss) => set_value(r, v, b"MISS"),
+        _ => not_found(v),
     })
 }
 
