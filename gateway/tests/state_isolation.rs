@@ -23,12 +23,9 @@
 
 use std::fs;
 use std::io::BufReader;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_jwt_core::sign::{encode, SigningKey};
 use auth_jwt_gateway::client;
@@ -45,51 +42,9 @@ use openssl::x509::{X509Builder, X509NameBuilder};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------
-// nginx with the module, on free ports, stopped (SIGQUIT) and checked when dropped.
+// nginx with the module (tests/common), on free ports, stopped and checked when dropped.
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-/// `target/<profile>`: the parent of the `deps/` directory holding this test executable.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
-        .and_then(Path::parent)
-        .expect("the test executable is not in target/<profile>/deps/")
-        .to_path_buf()
-}
-
-fn nginx_bin() -> PathBuf {
-    env_path("AUTH_JWT_NGINX").unwrap_or_else(|| {
-        let file = profile_dir().join("nginx-build-dir");
-        let dir = fs::read_to_string(&file).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}: run `cargo build -p ngx_http_auth_jwt_module` first",
-                file.display()
-            )
-        });
-        Path::new(dir.trim()).join("nginx")
-    })
-}
-
-fn module_path() -> PathBuf {
-    env_path("AUTH_JWT_MODULE")
-        .unwrap_or_else(|| profile_dir().join("libngx_http_auth_jwt_module.so"))
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
+mod common;
 
 /// A self-signed P-256 certificate and its key, as PEM.
 fn self_signed() -> (Vec<u8>, Vec<u8>) {
@@ -117,34 +72,31 @@ fn self_signed() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-struct Nginx {
-    child: Option<Child>,
-    dir: PathBuf,
-    /// HTTP/1.1, plain text.
+/// The nginx under test: `plain` is HTTP/1.1, `tls` HTTPS with HTTP/2 (ALPN).
+struct Iso {
+    nginx: common::Nginx,
     plain: u16,
-    /// HTTPS with HTTP/2 (ALPN).
     tls: u16,
 }
 
-impl Nginx {
+impl std::ops::Deref for Iso {
+    type Target = common::Nginx;
+    fn deref(&self) -> &common::Nginx {
+        &self.nginx
+    }
+}
+
+impl Iso {
     /// Starts nginx; `public_pem` is the key of `auth_jwt_key_file`.
-    fn start(tag: &str, public_pem: &[u8]) -> Nginx {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "auth-jwt-isolation-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("logs")).unwrap();
-        fs::create_dir_all(dir.join("tmp")).unwrap();
-        fs::write(dir.join("jwt.pub"), public_pem).unwrap();
+    fn start(tag: &str, public_pem: &[u8]) -> Iso {
         let (cert, key) = self_signed();
-        fs::write(dir.join("cert.pem"), cert).unwrap();
-        fs::write(dir.join("cert.key"), key).unwrap();
-        let p = dir.display();
-        for attempt in 1.. {
-            let ports = free_ports(3);
+        let files: [(&str, &[u8]); 3] = [
+            ("jwt.pub", public_pem),
+            ("cert.pem", &cert),
+            ("cert.key", &key),
+        ];
+        let nginx = common::Nginx::start(&format!("isolation-{tag}"), &files, 3, |dir, ports| {
+            let p = dir.display();
             let (plain, tls, echo) = (ports[0], ports[1], ports[2]);
             // The protected locations differ only in where the token comes from.
             let protected = |path: &str, source: &str| {
@@ -159,19 +111,8 @@ impl Nginx {
                      }}\n"
                 )
             };
-            let conf = format!(
-                "load_module {module};\n\
-                 daemon off;\n\
-                 master_process on;\n\
-                 worker_processes 1;\n\
-                 error_log {p}/logs/error.log info;\n\
-                 pid {p}/logs/nginx.pid;\n\
-                 events {{ worker_connections 1024; }}\n\
-                 http {{\n\
-                 client_body_temp_path {p}/tmp; proxy_temp_path {p}/tmp;\n\
-                 fastcgi_temp_path {p}/tmp; uwsgi_temp_path {p}/tmp; scgi_temp_path {p}/tmp;\n\
-                 access_log {p}/logs/access.log;\n\
-                 server {{\n\
+            format!(
+                "server {{\n\
                    listen 127.0.0.1:{echo};\n\
                    location / {{ return 200 \"user=$http_x_user_id front=$http_x_front_conn i=$arg_i\\n\"; }}\n\
                  }}\n\
@@ -185,105 +126,17 @@ impl Nginx {
                      return 401 \"denied=$auth_jwt_status user=$jwt_claim_sub front=$connection i=$arg_i\\n\";\n\
                    }}\n\
                    {h1}{h2}\
-                 }}\n\
                  }}\n",
-                module = module_path().display(),
                 h1 = protected("/h1/", ""),
                 h2 = protected("/h2/", " token=$arg_token"),
-            );
-            fs::write(dir.join("nginx.conf"), conf).unwrap();
-            let child = Command::new(nginx_bin())
-                .arg("-p")
-                .arg(format!("{p}/"))
-                .arg("-c")
-                .arg(dir.join("nginx.conf"))
-                .arg("-e")
-                .arg(dir.join("logs/error.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(dir.join("logs/nginx.err")).unwrap())
-                .spawn()
-                .expect("start nginx");
-            let mut nginx = Nginx {
-                child: Some(child),
-                dir: dir.clone(),
-                plain,
-                tls,
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if [plain, tls, echo]
-                    .iter()
-                    .all(|&port| TcpStream::connect(("127.0.0.1", port)).is_ok())
-                {
-                    return nginx;
-                }
-                if nginx.child.as_mut().unwrap().try_wait().unwrap().is_some() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(25));
-            }
-            nginx.stop();
-            let log = nginx.logs();
-            if log.contains("Address already in use") && attempt < 5 {
-                let _ = fs::remove_file(dir.join("logs/error.log"));
-                continue;
-            }
-            panic!("nginx did not start:\n{log}");
-        }
-        unreachable!()
+            )
+        });
+        let (plain, tls) = (nginx.ports[0], nginx.ports[1]);
+        Iso { nginx, plain, tls }
     }
 
-    fn logs(&self) -> String {
-        fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
-            + &fs::read_to_string(self.dir.join("logs/nginx.err")).unwrap_or_default()
-    }
-
-    /// SIGQUIT (graceful), SIGKILL after 5 s; returns whether nginx exited with status 0.
-    fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let _ = Command::new("kill")
-            .arg("-QUIT")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
-    }
-
-    /// Stops nginx and checks that no worker crashed and nothing was logged above [error].
-    fn finish(mut self) {
-        let clean = self.stop();
-        let log = self.logs();
-        for bad in [
-            "[alert]",
-            "[crit]",
-            "[emerg]",
-            "exited on signal",
-            "panicked",
-        ] {
-            assert!(!log.contains(bad), "the error log contains {bad:?}:\n{log}");
-        }
-        assert!(clean, "nginx did not exit cleanly:\n{log}");
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.stop();
-            eprintln!("keeping {} for inspection", self.dir.display());
-        }
+    fn finish(self) {
+        self.nginx.finish();
     }
 }
 
@@ -401,7 +254,7 @@ fn ec_key() -> PKey<Private> {
 #[test]
 fn http1_keep_alive_requests_never_see_each_others_result() {
     let key = ec_key();
-    let nginx = Nginx::start("h1", &key.public_key_to_pem().unwrap());
+    let nginx = Iso::start("h1", &key.public_key_to_pem().unwrap());
     let all = cases(&key);
     let seq = sequence(&all, 210);
     let headers = |case: &Case| -> Vec<(String, String)> {
@@ -472,7 +325,7 @@ fn http2_streams_never_see_each_others_result() {
         "this test needs the curl CLI with HTTP/2 (Debian: apt-get install curl)"
     );
     let key = ec_key();
-    let nginx = Nginx::start("h2", &key.public_key_to_pem().unwrap());
+    let nginx = Iso::start("h2", &key.public_key_to_pem().unwrap());
     let all = cases(&key);
     let seq = sequence(&all, 240);
 
