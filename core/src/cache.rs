@@ -24,8 +24,8 @@ use crate::{KeySet, Rejection};
 pub trait VerdictCache {
     /// Whether `key` is stored with an expiry later than `now` (unix seconds).
     fn contains(&self, key: &[u8; 32], now: i64) -> bool;
-    /// Stores `key` until `expires` (unix seconds).
-    fn insert(&self, key: &[u8; 32], expires: i64);
+    /// Stores `key` until `expires` (unix seconds); `now` lets the store reuse expired entries.
+    fn insert(&self, key: &[u8; 32], expires: i64, now: i64);
 }
 
 /// How a verification used the cache.
@@ -87,7 +87,7 @@ mod tests {
         fn contains(&self, key: &[u8; 32], now: i64) -> bool {
             self.0.borrow().get(key).is_some_and(|&e| e > now)
         }
-        fn insert(&self, key: &[u8; 32], expires: i64) {
+        fn insert(&self, key: &[u8; 32], expires: i64, _now: i64) {
             *self.1.borrow_mut() += 1;
             self.0.borrow_mut().insert(*key, expires);
         }

@@ -305,7 +305,7 @@ pub(crate) fn verify_cached(
                     used = CacheUse::Miss;
                     check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
                     claims::check(&claims, v)?;
-                    c.insert(&key, cache::expiry(&claims, v.now, max_age));
+                    c.insert(&key, cache::expiry(&claims, v.now, max_age), v.now);
                 }
             }
             None => {
