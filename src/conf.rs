@@ -13,14 +13,14 @@ use std::sync::Arc;
 use auth_jwt_core::KeySet;
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_full_name, ngx_conf_set_sec_slot, ngx_conf_t,
+    ngx_command_t, ngx_conf_full_name, ngx_conf_set_sec_slot, ngx_conf_t, ngx_http_add_variable,
     ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value_t,
     ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_int_t,
     ngx_log_error_core, ngx_pagesize, ngx_parse_size, ngx_parse_time, ngx_pcalloc,
     ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, time_t, NGX_CONF_1MORE,
-    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_UNSET, NGX_ERROR, NGX_HTTP_LMT_CONF,
+    NGX_CONF_2MORE, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_UNSET, NGX_ERROR, NGX_HTTP_LMT_CONF,
     NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
-    NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
+    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_NOCACHEABLE, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_conf_log_error;
 
@@ -416,6 +416,61 @@ extern "C" fn ngx_http_auth_jwt_require(
     ptr::null_mut()
 }
 
+/// `auth_jwt_claim_set $variable name ...;` and `auth_jwt_header_set $variable name ...;`
+/// (http): declare a variable that reads a member, following the names into nested objects.
+extern "C" fn ngx_http_auth_jwt_member_set(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with a valid context and the command.
+    let (cf, cmd) = unsafe { (&mut *cf, &*cmd) };
+    let directive = cmd.name.to_string();
+    let args: Vec<ngx_str_t> = cf.args()[1..].to_vec();
+    let Some(mut name) = args.first().and_then(|a| a.strip_prefix(b"$")) else {
+        return conf_error(
+            cf,
+            format_args!("{directive}: the first parameter must be a variable, e.g. $jwt_roles"),
+        );
+    };
+    if name.is_empty() {
+        return conf_error(cf, format_args!("{directive}: empty variable name"));
+    }
+    let mut path = Vec::with_capacity(args.len().saturating_sub(1));
+    for a in &args[1..] {
+        match a.to_str() {
+            Ok(p) if !p.is_empty() => path.push(p.to_owned()),
+            _ => return conf_error(cf, format_args!("{directive}: invalid member name \"{a}\"")),
+        }
+    }
+    let member = crate::variables::MemberPath {
+        claims: directive == "auth_jwt_claim_set",
+        path,
+    };
+    // SAFETY: the configuration pool outlives every request of this configuration; the
+    // allocation is dropped by the pool's cleanup.
+    let member = unsafe { ngx::core::Pool::from_ngx_pool(cf.pool) }.allocate(member);
+    if member.is_null() {
+        return NGX_CONF_ERROR;
+    }
+    // SAFETY: valid configuration context; nginx copies the name. Not cacheable: the value
+    // depends on the token checked in the access phase.
+    let var = unsafe {
+        ngx_http_add_variable(
+            cf,
+            &mut name,
+            (NGX_HTTP_VAR_CHANGEABLE | NGX_HTTP_VAR_NOCACHEABLE) as ngx_uint_t,
+        )
+    };
+    // SAFETY: a non-null result is the variable nginx registered.
+    let Some(var) = (unsafe { var.as_mut() }) else {
+        return NGX_CONF_ERROR;
+    };
+    var.get_handler = Some(crate::variables::ngx_http_auth_jwt_path_variable);
+    var.data = member as usize;
+    ptr::null_mut()
+}
+
 /// Default `max_age` of a cached verdict, in seconds.
 const CACHE_MAX_AGE: i64 = 300;
 
@@ -543,7 +598,7 @@ const fn cmd(
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
 /// The module's directives.
-pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 6] = [
+pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 8] = [
     cmd(
         c"auth_jwt",
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE12,
@@ -572,6 +627,18 @@ pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 6] = [
         c"auth_jwt_cache",
         ANY_LEVEL | NGX_CONF_TAKE12,
         ngx_http_auth_jwt_cache,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_claim_set",
+        NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE,
+        ngx_http_auth_jwt_member_set,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_header_set",
+        NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE,
+        ngx_http_auth_jwt_member_set,
         0,
     ),
     ngx_command_t::empty(),

@@ -7,7 +7,7 @@
 
 use std::ffi::CStr;
 
-use auth_jwt_core::{render, CacheUse};
+use auth_jwt_core::{lookup, render, CacheUse};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
@@ -208,18 +208,59 @@ fn member(
         return not_found(v);
     };
     match find_member(map(token), key) {
-        Some(value) => {
-            let text = render(value);
-            // A signed claim is still client-influenced text (a display name, say). CR/LF in a
-            // value would split the header it is written into (proxy_set_header X-User-ID
-            // $jwt_claim_sub): such a value is not exposed at all.
-            if has_control(text.as_bytes()) {
-                return not_found(v);
-            }
-            set_value(r, v, text.as_bytes())
-        }
+        Some(value) => set_rendered(r, v, value),
         None => not_found(v),
     }
+}
+
+/// Renders a claim or header member into `v`.
+fn set_rendered(r: &ngx_http_request_t, v: &mut ngx_variable_value_t, value: &Value) -> ngx_int_t {
+    let text = render(value);
+    // A signed claim is still client-influenced text (a display name, say). CR/LF in a value
+    // would split the header it is written into (proxy_set_header X-User-ID $jwt_claim_sub):
+    // such a value is not exposed at all.
+    if has_control(text.as_bytes()) {
+        return not_found(v);
+    }
+    set_value(r, v, text.as_bytes())
+}
+
+/// What an `auth_jwt_claim_set` / `auth_jwt_header_set` variable reads.
+pub struct MemberPath {
+    /// Claims (`true`) or the JOSE header (`false`).
+    pub claims: bool,
+    /// Member names from the root into nested objects.
+    pub path: Vec<String>,
+}
+
+/// Get handler of the variables that `auth_jwt_claim_set` / `auth_jwt_header_set` declare;
+/// `data` is the address of their [`MemberPath`], owned by the configuration pool.
+pub unsafe extern "C" fn ngx_http_auth_jwt_path_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
+    // SAFETY: called by nginx as a variable get handler; `data` was set by the directive to a
+    // `MemberPath` that lives as long as the configuration.
+    let ((r, v), path) = unsafe { (args(r, v), (data as *const MemberPath).as_ref()) };
+    guard(v, |v| {
+        let Some(path) = path else {
+            return not_found(v);
+        };
+        let Some(token) = state::find(r).and_then(|s| s.token.as_ref()) else {
+            return not_found(v);
+        };
+        let root = if path.claims {
+            token.claims()
+        } else {
+            token.header()
+        };
+        let names: Vec<&str> = path.path.iter().map(String::as_str).collect();
+        match lookup(root, &names) {
+            Some(value) => set_rendered(r, v, value),
+            None => not_found(v),
+        }
+    })
 }
 
 /// Control characters other than horizontal tab (CR, LF, NUL, DEL, ...).
