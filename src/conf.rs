@@ -55,6 +55,11 @@ struct Origin {
 pub struct LocConf {
     pub auth: Option<Auth>,
     pub keys: Option<Arc<KeySet>>,
+    /// The contents of this level's fixed key files, kept for `key_paths` (which combine them
+    /// with per-request files).
+    pub key_data: Arc<Vec<Vec<u8>>>,
+    /// `auth_jwt_key_file` names with variables, resolved per request (see `keyfiles`).
+    pub key_paths: Option<Vec<NonNull<ngx_http_complex_value_t>>>,
     /// Seconds; `NGX_CONF_UNSET` until merged. Set by `ngx_conf_set_sec_slot`.
     pub leeway: time_t,
     pub require: Option<Vec<Require>>,
@@ -76,6 +81,8 @@ impl Default for LocConf {
         LocConf {
             auth: None,
             keys: None,
+            key_data: Arc::new(Vec::new()),
+            key_paths: None,
             leeway: NGX_CONF_UNSET as time_t,
             require: None,
             cache: None,
@@ -95,8 +102,11 @@ impl LocConf {
             };
             self.auth_origin = prev.auth_origin;
         }
-        if self.keys.is_none() {
+        // Key files (fixed or with variables) at this level replace the inherited ones.
+        if self.keys.is_none() && self.key_paths.is_none() {
             self.keys = prev.keys.clone();
+            self.key_data = prev.key_data.clone();
+            self.key_paths = prev.key_paths.clone();
         }
         if self.leeway == NGX_CONF_UNSET as time_t {
             self.leeway = if prev.leeway == NGX_CONF_UNSET as time_t {
@@ -121,7 +131,10 @@ impl LocConf {
 
         // The server{} level itself (not a location) may leave the keys to its locations, as
         // NGINX Plus allows; a request that matches no location is then refused with 500.
-        if matches!(self.auth, Some(Auth::On { .. })) && self.keys.is_none() && !is_server_level(cf)
+        if matches!(self.auth, Some(Auth::On { .. }))
+            && self.keys.is_none()
+            && self.key_paths.is_none()
+            && !is_server_level(cf)
         {
             let (file, line) = match self.auth_origin {
                 Some(o) => (o.file.to_string(), o.line),
@@ -184,6 +197,7 @@ fn log_emerg(cf: &mut ngx_conf_t, msg: fmt::Arguments) {
 trait ConfExt {
     fn args(&self) -> &[ngx_str_t];
     fn compile(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>>;
+    fn compile_path(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>>;
     fn origin(&self) -> Origin;
 }
 
@@ -209,6 +223,25 @@ impl ConfExt for ngx_conf_t {
             ccv.cf = self;
             ccv.value = value;
             ccv.complex_value = cv.as_ptr();
+            if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
+                return None;
+            }
+            Some(cv)
+        }
+    }
+
+    fn compile_path(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>> {
+        // SAFETY: as in `compile`; `conf_prefix` makes nginx prepend the configuration prefix
+        // to relative names when the value is evaluated.
+        unsafe {
+            let cv = ngx_pcalloc(self.pool, mem::size_of::<ngx_http_complex_value_t>())
+                .cast::<ngx_http_complex_value_t>();
+            let cv = NonNull::new(cv)?;
+            let mut ccv: ngx_http_compile_complex_value_t = mem::zeroed();
+            ccv.cf = self;
+            ccv.value = value;
+            ccv.complex_value = cv.as_ptr();
+            ccv.set_conf_prefix(1);
             if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
                 return None;
             }
@@ -328,10 +361,12 @@ extern "C" fn ngx_http_auth_jwt_key_file(
     let (cf, lc) = unsafe { setter_args(cf, conf) };
     let mut name = cf.args()[1];
     if name.as_bytes().contains(&b'$') {
-        return conf_error(
-            cf,
-            format_args!("auth_jwt_key_file: variables in the file name are not supported"),
-        );
+        // Resolved per request, relative to the configuration prefix like a fixed name.
+        let Some(cv) = cf.compile_path(&mut name) else {
+            return NGX_CONF_ERROR;
+        };
+        lc.key_paths.get_or_insert_with(Vec::new).push(cv);
+        return ptr::null_mut();
     }
     // SAFETY: `cf.cycle` is the cycle being configured; `name` is replaced by a copy in the
     // cycle pool with the configuration prefix applied.
@@ -346,6 +381,7 @@ extern "C" fn ngx_http_auth_jwt_key_file(
             return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}"));
         }
     };
+    Arc::make_mut(&mut lc.key_data).push(data.clone());
     let (set, warnings) = match KeySet::parse(&data) {
         Ok(v) => v,
         Err(e) => return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}")),

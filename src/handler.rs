@@ -70,9 +70,35 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
 
+    // Key files with variables in their names: this request's set, parsed once per worker.
+    let dynamic = match &lc.key_paths {
+        Some(paths) => match crate::keyfiles::resolve(r, lc, paths, ngx_time() as i64) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                log(
+                    r,
+                    NGX_LOG_ERR,
+                    &format!("auth_jwt: auth_jwt_key_file: {e} (error)"),
+                );
+                let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                let state = RequestState {
+                    status: Status::Error,
+                    cache: CacheUse::None,
+                    token: None,
+                    rc,
+                };
+                return if state::attach(r, state) {
+                    rc
+                } else {
+                    NGX_ERROR as ngx_int_t
+                };
+            }
+        },
+        None => None,
+    };
     // Merge refuses `auth_jwt` without keys except at a server{}'s own level (requests that
     // match no location): fail closed.
-    let Some(keys) = lc.keys.as_deref() else {
+    let Some(keys) = dynamic.as_deref().or(lc.keys.as_deref()) else {
         log(
             r,
             NGX_LOG_ERR,

@@ -18,6 +18,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpC
 mod cache;
 mod conf;
 mod handler;
+mod keyfiles;
 mod state;
 mod variables;
 

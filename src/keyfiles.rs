@@ -1,0 +1,120 @@
+//! `auth_jwt_key_file` with variables in the file name: resolved per request, parsed once.
+//!
+//! Each worker keeps the key sets it parsed, keyed by the location and the resolved file
+//! names. A cached set is used as is for one second; after that the files are `stat`ed again
+//! and re-read only when one of them changed (modification time or size). The cache holds at
+//! most [`MAX_ENTRIES`] sets; the least recently checked one makes room.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use auth_jwt_core::KeySet;
+use ngx::ffi::{ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_str_t};
+
+use crate::conf::LocConf;
+
+const MAX_ENTRIES: usize = 128;
+
+struct Entry {
+    set: Arc<KeySet>,
+    /// (modification time in ns, size) of each file, in order.
+    stamps: Vec<(u128, u64)>,
+    /// When the files were last `stat`ed (unix seconds).
+    checked: i64,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<(usize, Vec<String>), Entry>> = RefCell::new(HashMap::new());
+}
+
+fn stamp(path: &str) -> Result<(u128, u64), String> {
+    let meta = fs::metadata(path).map_err(|e| format!("\"{path}\": {e}"))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok((mtime, meta.len()))
+}
+
+/// The key set for this request: the location's fixed key files plus the files named by
+/// `paths`. Errors are operator-facing texts for the error log.
+pub fn resolve(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    paths: &[NonNull<ngx_http_complex_value_t>],
+    now: i64,
+) -> Result<Arc<KeySet>, String> {
+    let mut names = Vec::with_capacity(paths.len());
+    for cv in paths {
+        let mut v = ngx_str_t::empty();
+        // SAFETY: a valid request and a complex value compiled at configuration time; on
+        // success `v` points into the request pool.
+        let rc = unsafe { ngx_http_complex_value(r, cv.as_ptr(), &mut v) };
+        if rc != ngx::ffi::NGX_OK as isize {
+            return Err("cannot evaluate the file name".to_owned());
+        }
+        let name = v
+            .to_str()
+            .map_err(|_| "the file name is not UTF-8".to_owned())?;
+        if name.is_empty() {
+            return Err("the file name evaluates to an empty string".to_owned());
+        }
+        names.push(name.to_owned());
+    }
+    let key = (lc as *const LocConf as usize, names);
+
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(e) = cache.get_mut(&key) {
+            if now.saturating_sub(e.checked) < 1 {
+                return Ok(e.set.clone());
+            }
+            let stamps = key
+                .1
+                .iter()
+                .map(|p| stamp(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            if stamps == e.stamps {
+                e.checked = now;
+                return Ok(e.set.clone());
+            }
+        }
+        // The location's fixed key files, as read at configuration time.
+        let mut set = KeySet::new();
+        for data in lc.key_data.iter() {
+            let (keys, _) = KeySet::parse(data).map_err(|e| e.to_string())?;
+            set.extend(keys);
+        }
+        let mut stamps = Vec::with_capacity(key.1.len());
+        for path in &key.1 {
+            stamps.push(stamp(path)?);
+            let data = fs::read(path).map_err(|e| format!("\"{path}\": {e}"))?;
+            let (keys, _warnings) = KeySet::parse(&data).map_err(|e| format!("\"{path}\": {e}"))?;
+            set.extend(keys);
+        }
+        let set = Arc::new(set);
+        if cache.len() >= MAX_ENTRIES && !cache.contains_key(&key) {
+            if let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, e)| e.checked)
+                .map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(
+            key,
+            Entry {
+                set: set.clone(),
+                stamps,
+                checked: now,
+            },
+        );
+        Ok(set)
+    })
+}
