@@ -29,17 +29,31 @@ pub struct Validation {
     pub leeway: i64,
 }
 
-/// A token that passed [`verify`].
+/// A token that passed [`verify`] (or [`crate::verify_typed`]).
 #[derive(Clone, Debug)]
 pub struct Token {
     header: Map<String, Value>,
     claims: Map<String, Value>,
     payload: String,
-    alg: Alg,
+    alg: &'static str,
 }
 
 impl Token {
-    /// The JOSE header.
+    pub(crate) fn new(
+        header: Map<String, Value>,
+        claims: Map<String, Value>,
+        payload: String,
+        alg: &'static str,
+    ) -> Self {
+        Token {
+            header,
+            claims,
+            payload,
+            alg,
+        }
+    }
+
+    /// The JOSE header (for an encrypted JWT, the JWE protected header).
     pub fn header(&self) -> &Map<String, Value> {
         &self.header
     }
@@ -54,9 +68,10 @@ impl Token {
         &self.payload
     }
 
-    /// The header `alg`, one of the supported algorithm names.
+    /// The header `alg`, one of the supported algorithm names (for an encrypted JWT, the JWE
+    /// key management algorithm, e.g. `RSA-OAEP-256`).
     pub fn alg(&self) -> &str {
-        self.alg.name()
+        self.alg
     }
 }
 
@@ -69,7 +84,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) signature: Vec<u8>,
 }
 
-const fn malformed(detail: &'static str) -> Rejection {
+pub(crate) const fn malformed(detail: &'static str) -> Rejection {
     Rejection::new(Status::Malformed, detail)
 }
 
@@ -130,8 +145,8 @@ pub(crate) fn split(token: &[u8]) -> Result<Parts<'_>, Rejection> {
 }
 
 /// Fixed phrases for one JSON segment.
-struct SegmentDetails {
-    utf8: &'static str,
+pub(crate) struct SegmentDetails {
+    pub(crate) utf8: &'static str,
     syntax: &'static str,
     duplicate: &'static str,
     deep: &'static str,
@@ -146,7 +161,7 @@ const HEADER: SegmentDetails = SegmentDetails {
     not_object: "header is not a JSON object",
 };
 
-const PAYLOAD: SegmentDetails = SegmentDetails {
+pub(crate) const PAYLOAD: SegmentDetails = SegmentDetails {
     utf8: "payload is not valid UTF-8",
     syntax: "payload is not valid JSON",
     duplicate: "duplicate member in payload JSON",
@@ -155,7 +170,10 @@ const PAYLOAD: SegmentDetails = SegmentDetails {
 };
 
 /// Step 3 for one segment: UTF-8, strict JSON, object.
-fn parse_segment(text: &str, d: &SegmentDetails) -> Result<Map<String, Value>, Rejection> {
+pub(crate) fn parse_segment(
+    text: &str,
+    d: &SegmentDetails,
+) -> Result<Map<String, Value>, Rejection> {
     json::parse_object(text.as_bytes()).map_err(|e| {
         malformed(match e.fault {
             Fault::Syntax => d.syntax,
@@ -292,6 +310,10 @@ pub(crate) fn verify_cached(
     let result = (|| {
         let parts = split(token)?;
         let header = parse_header(&parts.header)?;
+        // TEST-ONLY: compiled in only with the `fault-injection` cargo feature (off by
+        // default, never in a shipped build). See `fault_injection`.
+        #[cfg(feature = "fault-injection")]
+        fault_injection(&header);
         let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
         let claims = parse_segment(&payload, &PAYLOAD)?;
         let (alg, kid) = check_header(&header)?;
@@ -313,14 +335,22 @@ pub(crate) fn verify_cached(
                 claims::check(&claims, v)?;
             }
         }
-        Ok(Token {
-            header,
-            claims,
-            payload,
-            alg,
-        })
+        Ok(Token::new(header, claims, payload, alg.name()))
     })();
     (result, used)
+}
+
+/// TEST-ONLY fault injection (cargo feature `fault-injection`, off by default): a token whose
+/// header has `"x-fault":"panic"` makes [`verify`] panic right after the header is parsed (so
+/// before the signature is checked). `t/fault/080-panic.t` (run by `scripts/test-panic`) uses
+/// it to prove that the nginx glue turns a panic into a 500 and keeps the worker serving.
+/// Without the feature the member is an ordinary, ignored header member.
+#[cfg(feature = "fault-injection")]
+#[allow(clippy::panic)]
+fn fault_injection(header: &Map<String, Value>) {
+    if header.get("x-fault").and_then(Value::as_str) == Some("panic") {
+        panic!("auth_jwt fault injection: the token header has \"x-fault\":\"panic\"");
+    }
 }
 
 /// JWS-level verification without JWT semantics: the payload may be any
@@ -336,4 +366,36 @@ pub(crate) fn verify_jws(
     let (alg, kid) = check_header(&header)?;
     check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
     Ok((header, parts.payload))
+}
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod fault_injection_tests {
+    use super::*;
+
+    fn token(header: &str) -> String {
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.{}", b64(header), b64(r#"{"sub":"x"}"#), b64("sig"))
+    }
+
+    #[test]
+    #[should_panic(expected = "auth_jwt fault injection")]
+    fn x_fault_panic_panics() {
+        let t = token(r#"{"alg":"HS256","x-fault":"panic"}"#);
+        let _ = verify(
+            t.as_bytes(),
+            &KeySet::new(),
+            &Validation { now: 0, leeway: 0 },
+        );
+    }
+
+    #[test]
+    fn other_x_fault_values_are_ignored() {
+        let t = token(r#"{"alg":"HS256","x-fault":"nope"}"#);
+        let res = verify(
+            t.as_bytes(),
+            &KeySet::new(),
+            &Validation { now: 0, leeway: 0 },
+        );
+        assert!(res.is_err());
+    }
 }

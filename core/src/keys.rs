@@ -1,8 +1,22 @@
-//! Verification keys: parsing of JWKS / JWK / PEM files into a [`KeySet`],
-//! and candidate selection for a token (`alg`, `kid`, `use`, `key_ops`).
+//! Verification and decryption keys: parsing of JWKS / JWK / PEM files into a
+//! [`KeySet`], and candidate selection for a token (`alg`, `kid`, `use`, `key_ops`).
 //!
 //! Everything OpenSSL needs is prepared here once, at configuration time;
-//! verification never re-parses key material.
+//! verification and decryption never re-parse key material.
+//!
+//! Two entry points:
+//!
+//! - [`KeySet::parse`] loads verification keys only. JWK private members are ignored (with a
+//!   warning), JWKs with `"use":"enc"` are skipped and PEM private keys are refused.
+//! - [`KeySet::parse_with_private`] (for `auth_jwt_type encrypted` / `nested`) also loads
+//!   decryption keys for JWE: JWKs with private members (RSA `d` with or without `p`, `q`,
+//!   `dp`, `dq`, `qi`; EC `d`; OKP X25519 `d`) and every `oct` JWK, when their `use` is
+//!   `enc` or absent, their `key_ops` is absent or holds `decrypt`, `unwrapKey`, `deriveKey`
+//!   or `deriveBits`, and their `alg` is not a JWS algorithm; and PEM `PRIVATE KEY`
+//!   (PKCS#8: RSA, EC P-256/P-384/P-521, X25519), `RSA PRIVATE KEY` and `EC PRIVATE KEY`
+//!   blocks, which are decryption keys only (their public half never verifies a signature).
+//!   A JWK `alg` may then also name a JWE key management algorithm (`RSA-OAEP`, `A128KW`,
+//!   `ECDH-ES`, ...) or, for a `dir` key, the content encryption (`A128GCM`, ...).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,14 +25,15 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use openssl::bn::{BigNum, BigNumRef};
+use openssl::bn::{BigNum, BigNumContext, BigNumRef};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::pkey::{Id, PKey, Private, Public};
-use openssl::rsa::Rsa;
+use openssl::rsa::{Rsa, RsaPrivateKeyBuilder};
 use openssl::x509::X509;
 use serde_json::{Map, Value};
 
 use crate::alg::{Alg, Curve, Family};
+use crate::jwe::{Enc, KeyMgmt, MgmtKind};
 use crate::{json, Rejection, Status};
 
 /// Base64url for key material: padding tolerated (some JWKS publishers add it).
@@ -35,6 +50,21 @@ const B64_PEM: GeneralPurpose = GeneralPurpose::new(
 
 const NO_KEY_FOUND: &str =
     "no key found: expected JWKS, JWK or PEM (PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE)";
+
+const NO_KEY_FOUND_PRIVATE: &str = "no key found: expected JWKS, JWK or PEM (PUBLIC KEY, \
+     RSA PUBLIC KEY, CERTIFICATE, PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY)";
+
+/// JWK `key_ops` values that allow JWE decryption.
+const DECRYPT_OPS: [&str; 4] = ["decrypt", "unwrapKey", "deriveKey", "deriveBits"];
+
+/// What a key file is loaded for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Signature verification only ([`KeySet::parse`]).
+    Verify,
+    /// Verification and JWE decryption ([`KeySet::parse_with_private`]).
+    Private,
+}
 
 /// RSA moduli shorter than this draw a warning.
 const RSA_WARN_BITS: u32 = 2048;
@@ -54,6 +84,9 @@ impl fmt::Display for KeyError {
 impl std::error::Error for KeyError {}
 
 /// Public key material, ready for OpenSSL.
+///
+/// Every key has one, decryption-only keys too (their public half, used for the
+/// fingerprint and the description).
 pub(crate) enum Material {
     /// RSA public key (RS* and PS*).
     Rsa(PKey<Public>),
@@ -63,6 +96,8 @@ pub(crate) enum Material {
     Okp(PKey<Public>),
     /// HMAC secret (only ever from a JWK of kty `oct`).
     Hmac(PKey<Private>),
+    /// X25519 public key (ECDH-ES only, never verifies a signature).
+    X25519(PKey<Public>),
 }
 
 impl Material {
@@ -87,7 +122,96 @@ impl Material {
             Material::Okp(p) if p.id() == Id::ED448 => "Ed448",
             Material::Okp(_) => "Ed25519",
             Material::Hmac(_) => "oct (HMAC)",
+            Material::X25519(_) => "X25519",
         }
+    }
+}
+
+/// Private key material for JWE decryption.
+pub(crate) enum Secret {
+    /// RSA private key (RSA-OAEP, RSA-OAEP-256).
+    Rsa(PKey<Private>),
+    /// EC private key (ECDH-ES*).
+    Ec { key: PKey<Private>, curve: Curve },
+    /// X25519 private key (ECDH-ES*).
+    X25519(PKey<Private>),
+    /// Symmetric key (`dir`, A*KW, A*GCMKW).
+    Oct(Vec<u8>),
+}
+
+/// A JWK `alg` restricting a decryption key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JweRestriction {
+    /// The key management algorithm.
+    Mgmt(KeyMgmt),
+    /// A content encryption name on a `dir` key (as the JOSE cookbook writes them).
+    Enc(Enc),
+}
+
+impl JweRestriction {
+    fn name(self) -> &'static str {
+        match self {
+            JweRestriction::Mgmt(m) => m.name(),
+            JweRestriction::Enc(e) => e.name(),
+        }
+    }
+}
+
+/// The decryption side of a key.
+pub(crate) struct Decryption {
+    pub(crate) secret: Secret,
+    /// JWK `alg` restriction, if it named a JWE algorithm.
+    pub(crate) alg: Option<JweRestriction>,
+}
+
+/// A parsed JWK `alg`.
+#[derive(Clone, Copy)]
+enum JwkAlg {
+    Sig(Alg),
+    Jwe(JweRestriction),
+}
+
+fn jwk_alg_from_name(name: &str, mode: Mode) -> Option<JwkAlg> {
+    if let Some(a) = Alg::from_name(name) {
+        return Some(JwkAlg::Sig(a));
+    }
+    if mode == Mode::Verify {
+        return None;
+    }
+    KeyMgmt::from_name(name)
+        .map(|m| JwkAlg::Jwe(JweRestriction::Mgmt(m)))
+        .or_else(|| Enc::from_name(name).map(|e| JwkAlg::Jwe(JweRestriction::Enc(e))))
+}
+
+/// Whether a decryption key of this kind may serve the JWK `alg` restriction.
+fn secret_fits(secret: &Secret, r: JweRestriction) -> bool {
+    match (r, secret) {
+        (JweRestriction::Enc(e), Secret::Oct(k)) => k.len() == e.key_len(),
+        (JweRestriction::Enc(_), _) => false,
+        (JweRestriction::Mgmt(m), secret) => match (m.kind(), secret) {
+            (MgmtKind::Dir, Secret::Oct(_)) => true,
+            (MgmtKind::Rsa, Secret::Rsa(_)) => true,
+            (MgmtKind::AesKw | MgmtKind::AesGcmKw, Secret::Oct(k)) => Some(k.len()) == m.kek_len(),
+            (MgmtKind::Ecdh, Secret::Ec { .. } | Secret::X25519(_)) => true,
+            _ => false,
+        },
+    }
+}
+
+/// Whether the public key type can take part in the JWE algorithm (before private members
+/// are looked at), for the "alg does not fit" check.
+fn material_fits_jwe(material: &Material, r: JweRestriction) -> bool {
+    match (r, material) {
+        (JweRestriction::Enc(_), Material::Hmac(_)) => true,
+        (JweRestriction::Enc(_), _) => false,
+        (JweRestriction::Mgmt(m), material) => matches!(
+            (m.kind(), material),
+            (
+                MgmtKind::Dir | MgmtKind::AesKw | MgmtKind::AesGcmKw,
+                Material::Hmac(_)
+            ) | (MgmtKind::Rsa, Material::Rsa(_))
+                | (MgmtKind::Ecdh, Material::Ec { .. } | Material::X25519(_))
+        ),
     }
 }
 
@@ -100,6 +224,8 @@ pub(crate) struct Key {
     pub(crate) alg: Option<Alg>,
     /// `use` absent or "sig", and `key_ops` absent or containing "verify".
     pub(crate) for_verify: bool,
+    /// Set when the key may decrypt JWE tokens (only with [`KeySet::parse_with_private`]).
+    pub(crate) decrypt: Option<Decryption>,
 }
 
 impl Key {
@@ -147,6 +273,20 @@ impl KeySet {
     /// PEM blocks (`PUBLIC KEY`, `RSA PUBLIC KEY`, `CERTIFICATE`). Returns the
     /// keys and human-readable warnings for the operator.
     pub fn parse(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
+        KeySet::parse_mode(data, Mode::Verify)
+    }
+
+    /// Like [`KeySet::parse`], but also load JWE decryption keys (see the module
+    /// documentation): JWKs with private members and `oct` JWKs whose `use` is `enc` or
+    /// absent, and PEM `PRIVATE KEY`, `RSA PRIVATE KEY` and `EC PRIVATE KEY` blocks
+    /// (`EC PARAMETERS` blocks next to them are ignored). Meant for `auth_jwt_type
+    /// encrypted` and `nested`, where one key set both decrypts and (for nested tokens)
+    /// verifies. Verification keys load exactly as with [`KeySet::parse`].
+    pub fn parse_with_private(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
+        KeySet::parse_mode(data, Mode::Private)
+    }
+
+    fn parse_mode(data: &[u8], mode: Mode) -> Result<(KeySet, Vec<String>), KeyError> {
         let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
         let start = data
             .iter()
@@ -154,16 +294,24 @@ impl KeySet {
             .unwrap_or(data.len());
         let rest = data.get(start..).unwrap_or_default();
         let mut warnings = Vec::new();
+        let no_key = match mode {
+            Mode::Verify => NO_KEY_FOUND,
+            Mode::Private => NO_KEY_FOUND_PRIVATE,
+        };
         let result = if rest.starts_with(b"{") {
-            parse_json(rest, &mut warnings)
+            parse_json(rest, &mut warnings, mode)
         } else if rest.starts_with(b"-----BEGIN") {
-            parse_pem(rest, &mut warnings)
+            parse_pem(rest, &mut warnings, mode)
         } else {
-            Err(KeyError(NO_KEY_FOUND.to_owned()))
+            Err(KeyError(no_key.to_owned()))
         };
         // Leave no stale entries on OpenSSL's per-thread error queue.
         drop(openssl::error::ErrorStack::get());
         let keys = result?;
+        if keys.is_empty() && warnings.is_empty() {
+            // Only possible with PEM files holding nothing but EC PARAMETERS (Private mode).
+            return Err(KeyError(no_key.to_owned()));
+        }
         if keys.is_empty() {
             return Err(KeyError(format!(
                 "no usable key found: every key in the file was skipped ({})",
@@ -194,6 +342,12 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// Whether some key of the set can decrypt JWE tokens (only keys loaded with
+    /// [`KeySet::parse_with_private`] can).
+    pub fn has_decryption_keys(&self) -> bool {
+        self.keys.iter().any(|k| k.decrypt.is_some())
+    }
+
     /// A digest of the whole set (key material, `kid`, `alg`, usability, order): two sets
     /// with the same fingerprint verify exactly the same tokens. The verified-token cache keys
     /// its entries with it, so a reload with other keys never reuses an old verdict.
@@ -219,8 +373,40 @@ impl KeySet {
     /// if no kid-compatible key fits the algorithm (and the JWK `alg`, `use`
     /// and `key_ops` restrictions) with "no key usable with the token alg".
     pub(crate) fn candidates(&self, alg: Alg, kid: Option<&str>) -> Result<Vec<&Key>, Rejection> {
+        self.select(
+            kid,
+            |k| k.usable_for(alg),
+            "no key usable with the token alg",
+        )
+    }
+
+    /// Keys that may decrypt a JWE with this `kid` (same kid rules as
+    /// [`KeySet::candidates`]) and for which `fits` holds, in load order. When no
+    /// kid-compatible key fits: "no decryption key usable with the token alg and enc".
+    pub(crate) fn decryption_candidates(
+        &self,
+        kid: Option<&str>,
+        fits: impl Fn(&Decryption) -> bool,
+    ) -> Result<Vec<&Decryption>, Rejection> {
+        let keys = self.select(
+            kid,
+            |k| k.decrypt.as_ref().is_some_and(&fits),
+            "no decryption key usable with the token alg and enc",
+        )?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.decrypt.as_ref())
+            .collect())
+    }
+
+    fn select(
+        &self,
+        kid: Option<&str>,
+        usable: impl Fn(&Key) -> bool,
+        no_fit: &'static str,
+    ) -> Result<Vec<&Key>, Rejection> {
         let found: Vec<&Key> = match kid {
-            None => self.keys.iter().filter(|k| k.usable_for(alg)).collect(),
+            None => self.keys.iter().filter(|k| usable(k)).collect(),
             Some(kid) => {
                 let mut indices = self.without_kid.clone();
                 if let Some(matching) = self.by_kid.get(kid) {
@@ -236,15 +422,12 @@ impl KeySet {
                 indices
                     .into_iter()
                     .filter_map(|i| self.keys.get(i))
-                    .filter(|k| k.usable_for(alg))
+                    .filter(|k| usable(k))
                     .collect()
             }
         };
         if found.is_empty() {
-            return Err(Rejection::new(
-                Status::NoKey,
-                "no key usable with the token alg",
-            ));
+            return Err(Rejection::new(Status::NoKey, no_fit));
         }
         Ok(found)
     }
@@ -263,7 +446,7 @@ fn quote(s: &str) -> String {
 
 // ---------------------------------------------------------------- JWK / JWKS
 
-fn parse_json(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyError> {
+fn parse_json(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<Key>, KeyError> {
     let root = json::parse_object(data)
         .map_err(|e| KeyError(format!("key file is not valid JSON: {e}")))?;
     match root.get("keys") {
@@ -277,14 +460,14 @@ fn parse_json(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyEr
                 let obj = entry
                     .as_object()
                     .ok_or_else(|| KeyError(format!("JWK #{n} is not a JSON object")))?;
-                if let Some(key) = parse_jwk(obj, n, warnings)? {
+                if let Some(key) = parse_jwk(obj, n, warnings, mode)? {
                     keys.push(key);
                 }
             }
             Ok(keys)
         }
         Some(_) => Err(KeyError("JWKS member \"keys\" is not an array".to_owned())),
-        None => Ok(parse_jwk(&root, 1, warnings)?.into_iter().collect()),
+        None => Ok(parse_jwk(&root, 1, warnings, mode)?.into_iter().collect()),
     }
 }
 
@@ -313,6 +496,7 @@ fn parse_jwk(
     obj: &Map<String, Value>,
     n: usize,
     warnings: &mut Vec<String>,
+    mode: Mode,
 ) -> Result<Option<Key>, KeyError> {
     let err = |msg: String| KeyError(format!("JWK #{n}: {msg}"));
     let kty = match obj.get("kty") {
@@ -321,7 +505,7 @@ fn parse_jwk(
         None => return Err(err("missing kty".to_owned())),
     };
     let key_use = opt_str(obj, "use", n)?;
-    if key_use == Some("enc") {
+    if key_use == Some("enc") && mode == Mode::Verify {
         warnings.push(format!(
             "JWK #{n} has use \"enc\" and is ignored for signatures"
         ));
@@ -338,13 +522,27 @@ fn parse_jwk(
         Some(_) => return Err(err("key_ops is not an array".to_owned())),
     };
     let kid = opt_str(obj, "kid", n)?.map(str::to_owned);
-    let alg = match opt_str(obj, "alg", n)? {
+    let jwk_alg = match opt_str(obj, "alg", n)? {
         None => None,
         Some(name) => Some(
-            Alg::from_name(name).ok_or_else(|| err(format!("unsupported alg {}", quote(name))))?,
+            jwk_alg_from_name(name, mode)
+                .ok_or_else(|| err(format!("unsupported alg {}", quote(name))))?,
         ),
     };
+    let alg = match jwk_alg {
+        Some(JwkAlg::Sig(a)) => Some(a),
+        _ => None,
+    };
+    let jwe_alg = match jwk_alg {
+        Some(JwkAlg::Jwe(r)) => Some(r),
+        _ => None,
+    };
+    // What the metadata allows (`use` and `alg`; `key_ops` below).
+    let sig_allowed = matches!(key_use, None | Some("sig")) && jwe_alg.is_none();
+    let enc_allowed =
+        mode == Mode::Private && matches!(key_use, None | Some("enc")) && alg.is_none();
 
+    let mut oct_secret = None;
     let material = match kty {
         "RSA" => {
             let modulus = b64_member(obj, "n", n)?;
@@ -384,6 +582,7 @@ fn parse_jwk(
             let (id, len) = match crv {
                 "Ed25519" => (Id::ED25519, 32),
                 "Ed448" => (Id::ED448, 57),
+                "X25519" if mode == Mode::Private => (Id::X25519, 32),
                 other => return Err(err(format!("unsupported OKP crv {}", quote(other)))),
             };
             let x = b64_member(obj, "x", n)?;
@@ -395,7 +594,11 @@ fn parse_jwk(
             }
             let pkey = PKey::public_key_from_raw_bytes(&x, id)
                 .map_err(|_| err(format!("invalid {crv} public key")))?;
-            Material::Okp(pkey)
+            if id == Id::X25519 {
+                Material::X25519(pkey)
+            } else {
+                Material::Okp(pkey)
+            }
         }
         "oct" => {
             let k = b64_member(obj, "k", n)?;
@@ -403,7 +606,10 @@ fn parse_jwk(
                 return Err(err("oct key has an empty k".to_owned()));
             }
             let want = alg.unwrap_or(Alg::Hs256);
-            if want.family() == Family::Hmac && k.len() < want.hmac_min_len() {
+            if (mode == Mode::Verify || sig_allowed)
+                && want.family() == Family::Hmac
+                && k.len() < want.hmac_min_len()
+            {
                 warnings.push(format!(
                     "JWK #{n}: HMAC key of {} bytes is shorter than the {} bytes {} needs",
                     k.len(),
@@ -412,6 +618,7 @@ fn parse_jwk(
                 ));
             }
             let pkey = PKey::hmac(&k).map_err(|e| err(format!("invalid oct key: {e}")))?;
+            oct_secret = Some(k);
             Material::Hmac(pkey)
         }
         other => return Err(err(format!("unsupported kty {}", quote(other)))),
@@ -426,40 +633,231 @@ fn parse_jwk(
             )));
         }
     }
-    if kty != "oct" && obj.contains_key("d") {
+    if let Some(r) = jwe_alg {
+        if !material_fits_jwe(&material, r) {
+            return Err(err(format!(
+                "alg {} does not fit a {} key",
+                r.name(),
+                material.describe()
+            )));
+        }
+    }
+    let has_private = kty != "oct" && obj.contains_key("d");
+    let ops_verify = key_ops.as_ref().is_none_or(|ops| ops.contains(&"verify"));
+    let ops_decrypt = key_ops
+        .as_ref()
+        .is_none_or(|ops| ops.iter().any(|op| DECRYPT_OPS.contains(op)));
+
+    let mut decrypt = None;
+    if enc_allowed && ops_decrypt {
+        let secret = match &material {
+            Material::Hmac(_) => oct_secret.map(Secret::Oct),
+            Material::Rsa(public) if has_private => Some(rsa_private(obj, n, public)?),
+            Material::Ec { key, curve } if has_private => Some(ec_private(obj, n, key, *curve)?),
+            Material::X25519(public) if has_private => Some(x25519_private(obj, n, public)?),
+            _ => None,
+        };
+        if let Some(secret) = secret {
+            if let (Some(r), Secret::Oct(k)) = (jwe_alg, &secret) {
+                if !secret_fits(&secret, r) {
+                    return Err(err(format!(
+                        "oct key of {} bytes does not fit alg {}",
+                        k.len(),
+                        r.name()
+                    )));
+                }
+            }
+            if let Secret::Oct(k) = &secret {
+                if key_use == Some("enc") && ![16, 24, 32, 48, 64].contains(&k.len()) {
+                    warnings.push(format!(
+                        "JWK #{n}: oct key of {} bytes fits no JWE algorithm (16, 24, 32, 48 or 64 bytes)",
+                        k.len()
+                    ));
+                }
+            }
+            decrypt = Some(Decryption {
+                secret,
+                alg: jwe_alg,
+            });
+        }
+    }
+
+    if has_private && decrypt.is_none() {
         warnings.push(format!(
             "JWK #{n} contains private key material; only its public part is used"
         ));
     }
-    let use_ok = match key_use {
-        None | Some("sig") => true,
-        Some(other) => {
-            warnings.push(format!(
-                "JWK #{n} has use {} and will never verify a signature",
-                quote(other)
-            ));
-            false
+    let for_verify = match mode {
+        Mode::Verify => {
+            let use_ok = match key_use {
+                None | Some("sig") => true,
+                Some(other) => {
+                    warnings.push(format!(
+                        "JWK #{n} has use {} and will never verify a signature",
+                        quote(other)
+                    ));
+                    false
+                }
+            };
+            let ops_ok = match &key_ops {
+                None => true,
+                Some(ops) if ops.contains(&"verify") => true,
+                Some(_) => {
+                    warnings.push(format!(
+                        "JWK #{n} has key_ops without \"verify\" and will never verify a signature"
+                    ));
+                    false
+                }
+            };
+            use_ok && ops_ok
         }
-    };
-    let ops_ok = match &key_ops {
-        None => true,
-        Some(ops) if ops.contains(&"verify") => true,
-        Some(_) => {
-            warnings.push(format!(
-                "JWK #{n} has key_ops without \"verify\" and will never verify a signature"
-            ));
-            false
+        Mode::Private => {
+            let for_verify = sig_allowed && ops_verify && !matches!(material, Material::X25519(_));
+            if !for_verify && decrypt.is_none() {
+                let why = match key_use {
+                    Some(other) if other != "sig" && other != "enc" => {
+                        format!("has use {}", quote(other))
+                    }
+                    _ if !ops_verify && !ops_decrypt => {
+                        "has key_ops allowing neither \"verify\" nor \"decrypt\"/\"unwrapKey\""
+                            .to_owned()
+                    }
+                    _ if enc_allowed && !has_private && kty != "oct" => {
+                        "is a public key meant for encryption (decryption needs the private key)"
+                            .to_owned()
+                    }
+                    _ => "can neither verify a signature nor decrypt a token".to_owned(),
+                };
+                warnings.push(format!("JWK #{n} {why} and is ignored"));
+                return Ok(None);
+            }
+            for_verify
         }
     };
     Ok(Some(Key {
         material,
         kid,
         alg,
-        for_verify: use_ok && ops_ok,
+        for_verify,
+        decrypt,
     }))
 }
 
-fn ec_from_coordinates(
+/// RSA private members of a JWK (`d`, and either all or none of `p`, `q`, `dp`, `dq`, `qi`).
+fn rsa_private(
+    obj: &Map<String, Value>,
+    n: usize,
+    public: &PKey<Public>,
+) -> Result<Secret, KeyError> {
+    let err = |msg: String| KeyError(format!("JWK #{n}: {msg}"));
+    let ssl = |e: openssl::error::ErrorStack| err(format!("invalid RSA private key: {e}"));
+    if obj.contains_key("oth") {
+        return Err(err(
+            "multi-prime RSA keys (oth) are not supported".to_owned()
+        ));
+    }
+    let rsa = public.rsa().map_err(ssl)?;
+    let bn = |name: &str| -> Result<BigNum, KeyError> {
+        BigNum::from_slice(&b64_member(obj, name, n)?).map_err(ssl)
+    };
+    let modulus = rsa.n().to_owned().map_err(ssl)?;
+    let exponent = rsa.e().to_owned().map_err(ssl)?;
+    let d = bn("d")?;
+    const CRT: [&str; 5] = ["p", "q", "dp", "dq", "qi"];
+    let present = CRT.iter().filter(|m| obj.contains_key(**m)).count();
+    let private = if present == 0 {
+        // No CRT parameters: check d against (n, e) with one round trip of 2.
+        let mut ctx = BigNumContext::new().map_err(ssl)?;
+        let two = BigNum::from_u32(2).map_err(ssl)?;
+        let mut c = BigNum::new().map_err(ssl)?;
+        c.mod_exp(&two, &exponent, &modulus, &mut ctx)
+            .map_err(ssl)?;
+        let mut m = BigNum::new().map_err(ssl)?;
+        m.mod_exp(&c, &d, &modulus, &mut ctx).map_err(ssl)?;
+        if m != two {
+            return Err(err("RSA private key d does not match n and e".to_owned()));
+        }
+        RsaPrivateKeyBuilder::new(modulus, exponent, d)
+            .map_err(ssl)?
+            .build()
+    } else if present == CRT.len() {
+        let private = Rsa::from_private_components(
+            modulus,
+            exponent,
+            d,
+            bn("p")?,
+            bn("q")?,
+            bn("dp")?,
+            bn("dq")?,
+            bn("qi")?,
+        )
+        .map_err(ssl)?;
+        if !private.check_key().unwrap_or(false) {
+            return Err(err(
+                "RSA private key members do not match the public key".to_owned()
+            ));
+        }
+        private
+    } else {
+        return Err(err(
+            "RSA private key has some but not all of p, q, dp, dq, qi".to_owned(),
+        ));
+    };
+    PKey::from_rsa(private).map(Secret::Rsa).map_err(ssl)
+}
+
+/// EC private member `d` of a JWK, checked against the public point.
+fn ec_private(
+    obj: &Map<String, Value>,
+    n: usize,
+    public: &EcKey<Public>,
+    curve: Curve,
+) -> Result<Secret, KeyError> {
+    let err = |msg: String| KeyError(format!("JWK #{n}: {msg}"));
+    let d = b64_member(obj, "d", n)?;
+    if d.is_empty() || d.len() > curve.coord_len() {
+        return Err(err(format!(
+            "EC private key d must be {} bytes for {}",
+            curve.coord_len(),
+            curve.name()
+        )));
+    }
+    let mismatch = |_| err("EC private key d does not match x and y".to_owned());
+    let group = EcGroup::from_curve_name(curve.nid()).map_err(mismatch)?;
+    let d = BigNum::from_slice(&d).map_err(mismatch)?;
+    let private =
+        EcKey::from_private_components(&group, &d, public.public_key()).map_err(mismatch)?;
+    private.check_key().map_err(mismatch)?;
+    let key = PKey::from_ec_key(private).map_err(mismatch)?;
+    Ok(Secret::Ec { key, curve })
+}
+
+/// X25519 private member `d` of a JWK, checked against `x`.
+fn x25519_private(
+    obj: &Map<String, Value>,
+    n: usize,
+    public: &PKey<Public>,
+) -> Result<Secret, KeyError> {
+    let err = |msg: &str| KeyError(format!("JWK #{n}: {msg}"));
+    let d = b64_member(obj, "d", n)?;
+    if d.len() != 32 {
+        return Err(err("X25519 key d must be 32 bytes"));
+    }
+    let private = PKey::private_key_from_raw_bytes(&d, Id::X25519)
+        .map_err(|_| err("invalid X25519 private key"))?;
+    let derived = private
+        .raw_public_key()
+        .map_err(|_| err("invalid X25519 private key"))?;
+    let given = public
+        .raw_public_key()
+        .map_err(|_| err("invalid X25519 public key"))?;
+    if derived != given {
+        return Err(err("X25519 private key d does not match x"));
+    }
+    Ok(Secret::X25519(private))
+}
+
+pub(crate) fn ec_from_coordinates(
     curve: Curve,
     x: &[u8],
     y: &[u8],
@@ -547,24 +945,78 @@ fn pem_blocks(data: &[u8]) -> Result<Vec<PemBlock<'_>>, KeyError> {
     Ok(blocks)
 }
 
-fn parse_pem(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyError> {
+fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<Key>, KeyError> {
     let blocks = pem_blocks(data)?;
     if blocks.is_empty() {
-        return Err(KeyError(NO_KEY_FOUND.to_owned()));
+        return Err(KeyError(
+            match mode {
+                Mode::Verify => NO_KEY_FOUND,
+                Mode::Private => NO_KEY_FOUND_PRIVATE,
+            }
+            .to_owned(),
+        ));
     }
     // A private key anywhere in the file is the most useful thing to report
     // (e.g. `openssl ecparam -genkey` output starts with EC PARAMETERS).
-    if let Some(private) = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY")) {
+    if mode == Mode::Verify {
+        if let Some(private) = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY")) {
+            return Err(KeyError(format!(
+                "file holds a {}; give the public key (openssl pkey -pubout)",
+                private.label
+            )));
+        }
+    } else if let Some(encrypted) = blocks.iter().find(|b| b.label == "ENCRYPTED PRIVATE KEY") {
         return Err(KeyError(format!(
-            "file holds a {}; give the public key (openssl pkey -pubout)",
-            private.label
+            "PEM block #{} holds a passphrase-protected private key, which is not supported \
+             (remove the passphrase: openssl pkey -in key.pem -out plain.pem)",
+            encrypted.n
         )));
     }
     let mut keys = Vec::with_capacity(blocks.len());
     for PemBlock { n, label, body } in blocks {
+        if mode == Mode::Private && label == "EC PARAMETERS" {
+            // `openssl ecparam -genkey` writes these before the EC PRIVATE KEY.
+            continue;
+        }
         let der = pem_body(body)
             .ok_or_else(|| KeyError(format!("PEM block #{n} ({label}) is not valid base64")))?;
         let err = |msg: String| KeyError(format!("PEM block #{n} ({label}): {msg}"));
+        if mode == Mode::Private {
+            let private = match label {
+                "PRIVATE KEY" => Some(
+                    PKey::private_key_from_der(&der)
+                        .map_err(|e| err(format!("cannot parse private key: {e}")))?,
+                ),
+                "RSA PRIVATE KEY" => Some(
+                    Rsa::private_key_from_der(&der)
+                        .and_then(PKey::from_rsa)
+                        .map_err(|e| err(format!("cannot parse RSA private key: {e}")))?,
+                ),
+                "EC PRIVATE KEY" => Some(
+                    EcKey::private_key_from_der(&der)
+                        .and_then(PKey::from_ec_key)
+                        .map_err(|e| err(format!("cannot parse EC private key: {e}")))?,
+                ),
+                _ => None,
+            };
+            if let Some(private) = private {
+                let (material, secret) = decryption_from_pkey(private).map_err(err)?;
+                if let Material::Rsa(p) = &material {
+                    if p.bits() < RSA_WARN_BITS {
+                        warnings.push(format!("PEM block #{n}: {}", rsa_short_warning(p.bits())));
+                    }
+                }
+                keys.push(Key {
+                    material,
+                    kid: None,
+                    alg: None,
+                    // A PEM private key is for decryption only.
+                    for_verify: false,
+                    decrypt: Some(Decryption { secret, alg: None }),
+                });
+                continue;
+            }
+        }
         let pkey = match label {
             "PUBLIC KEY" => PKey::public_key_from_der(&der)
                 .map_err(|e| err(format!("cannot parse public key: {e}")))?,
@@ -575,10 +1027,17 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyErr
                 .and_then(|cert| cert.public_key())
                 .map_err(|e| err(format!("cannot parse certificate: {e}")))?,
             other => {
+                let expected = match mode {
+                    Mode::Verify => "PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE",
+                    Mode::Private => {
+                        "PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE, PRIVATE KEY, \
+                                      RSA PRIVATE KEY or EC PRIVATE KEY"
+                    }
+                };
                 return Err(KeyError(format!(
-                    "PEM block #{n} has unsupported type {}; expected PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE",
+                    "PEM block #{n} has unsupported type {}; expected {expected}",
                     quote(other)
-                )))
+                )));
             }
         };
         let material = material_from_pkey(pkey).map_err(err)?;
@@ -592,6 +1051,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>) -> Result<Vec<Key>, KeyErr
             kid: None,
             alg: None,
             for_verify: true,
+            decrypt: None,
         });
     }
     Ok(keys)
@@ -649,9 +1109,66 @@ fn material_from_pkey(pkey: PKey<Public>) -> Result<Material, String> {
     }
 }
 
+/// Public material and decryption secret of a PEM private key.
+fn decryption_from_pkey(private: PKey<Private>) -> Result<(Material, Secret), String> {
+    let id = private.id();
+    if id == Id::RSA {
+        let rsa = private.rsa().map_err(|e| format!("invalid RSA key: {e}"))?;
+        check_rsa(rsa.n(), rsa.e())?;
+        if !rsa.check_key().unwrap_or(false) {
+            return Err("RSA private key is inconsistent (check_key failed)".to_owned());
+        }
+        let public = rsa
+            .n()
+            .to_owned()
+            .and_then(|n| Ok((n, rsa.e().to_owned()?)))
+            .and_then(|(n, e)| Rsa::from_public_components(n, e))
+            .and_then(PKey::from_rsa)
+            .map_err(|e| format!("invalid RSA key: {e}"))?;
+        Ok((Material::Rsa(public), Secret::Rsa(private)))
+    } else if id == Id::EC {
+        let ec = private
+            .ec_key()
+            .map_err(|e| format!("invalid EC key: {e}"))?;
+        let curve = ec
+            .group()
+            .curve_name()
+            .and_then(Curve::from_nid)
+            .ok_or_else(|| "unsupported EC curve (expected P-256, P-384 or P-521)".to_owned())?;
+        ec.check_key()
+            .map_err(|_| "EC private key is inconsistent (check_key failed)".to_owned())?;
+        let public = EcKey::from_public_key(ec.group(), ec.public_key())
+            .map_err(|e| format!("invalid EC key: {e}"))?;
+        Ok((
+            Material::Ec { key: public, curve },
+            Secret::Ec {
+                key: private,
+                curve,
+            },
+        ))
+    } else if id == Id::X25519 {
+        let public = private
+            .raw_public_key()
+            .and_then(|raw| PKey::public_key_from_raw_bytes(&raw, Id::X25519))
+            .map_err(|e| format!("invalid X25519 key: {e}"))?;
+        Ok((Material::X25519(public), Secret::X25519(private)))
+    } else if id == Id::ED25519 || id == Id::ED448 {
+        Err(
+            "an EdDSA private key cannot decrypt; give its public key for signatures \
+             (openssl pkey -pubout)"
+                .to_owned(),
+        )
+    } else {
+        Err(
+            "unsupported private key type (expected RSA, EC P-256/P-384/P-521 or X25519)"
+                .to_owned(),
+        )
+    }
+}
+
 fn chain_fingerprint(prev: &[u8; 32], key: &Key) -> [u8; 32] {
     let material = match &key.material {
-        Material::Rsa(p) | Material::Okp(p) => p.public_key_to_der(),
+        Material::Rsa(p) | Material::Okp(p) | Material::X25519(p) => p.public_key_to_der(),
         Material::Ec { key, .. } => key.public_key_to_der(),
         Material::Hmac(p) => p.raw_private_key(),
     }
@@ -669,6 +1186,13 @@ fn chain_fingerprint(prev: &[u8; 32], key: &Key) -> [u8; 32] {
     h.update(kid.as_bytes());
     h.update(key.alg.map_or("", |a| a.name()).as_bytes());
     h.update(&[u8::from(key.for_verify)]);
+    // Decryption keys (only from `parse_with_private`); nothing is added for other keys, so
+    // fingerprints of verification-only sets are unchanged. The public material above already
+    // identifies an asymmetric private key; an oct secret is hashed like an HMAC secret.
+    if let Some(d) = &key.decrypt {
+        h.update(b"decrypt");
+        h.update(d.alg.map_or("", |a| a.name()).as_bytes());
+    }
     h.finish()
 }
 

@@ -1,17 +1,23 @@
 //! Token core of `ngx_http_auth_jwt_module`.
 //!
-//! This crate knows nothing about nginx. It parses key files ([`KeySet::parse`]),
-//! validates compact JWS/JWT tokens ([`verify`]) and offers the small helpers the
-//! nginx glue needs to expose claims as variables ([`render`], [`lookup`],
-//! [`bearer_token`], [`is_truthy`]). The [`sign`] module mints tokens for tests
-//! and for the `jwt-mint` command line tool.
+//! This crate knows nothing about nginx. It parses key files ([`KeySet::parse`], and
+//! [`KeySet::parse_with_private`] when private keys are needed for JWE), validates compact
+//! JWS/JWT tokens ([`verify`]), decrypts compact JWE tokens ([`decrypt`]), validates signed,
+//! encrypted and nested JWTs ([`verify_typed`]) and offers the small helpers the nginx glue
+//! needs to expose claims as variables ([`render`], [`lookup`], [`bearer_token`],
+//! [`is_truthy`]). The [`sign`] module mints (and encrypts) tokens for tests and for the
+//! `jwt-mint` command line tool.
 //!
-//! Every byte handed to [`verify`] is attacker controlled: the code never panics
+//! Every byte handed to [`verify`] or [`decrypt`] is attacker controlled: the code never panics
 //! on input data, bounds sizes and JSON nesting, and reports every refusal as a
 //! [`Rejection`] carrying a [`Status`] and a fixed English phrase that never
 //! echoes token bytes.
 //!
 //! All cryptography is done with OpenSSL through the `openssl` crate.
+//!
+//! The `fault-injection` cargo feature (off by default) is for tests only: with
+//! it, [`verify`] panics on a token whose header has `"x-fault":"panic"`, so
+//! that the nginx glue's panic guard can be tested end to end.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +39,7 @@ mod alg;
 pub mod cache;
 mod claims;
 mod json;
+mod jwe;
 mod jws;
 mod keys;
 pub mod sign;
@@ -42,6 +49,7 @@ mod util;
 mod cookbook_tests;
 
 pub use cache::{verify_cached, CacheUse, VerdictCache};
+pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
 pub use jws::{verify, Token, Validation};
 pub use keys::{KeyError, KeySet};
 pub use util::{bearer_token, is_truthy, lookup, render};
@@ -64,7 +72,11 @@ pub enum Status {
     Missing,
     /// The token is longer than [`MAX_TOKEN_LEN`].
     TooLarge,
-    /// The token is not a well-formed compact JWS whose header and payload are JSON objects.
+    /// The token is not a well-formed compact JWS whose header and payload are JSON objects
+    /// (for JWE: not five segments, bad base64url, a header that is not a strict JSON object,
+    /// a bad `epk`, `apu`, `apv`, `iv` or `tag` header, an encrypted key present where it must
+    /// be empty or the reverse; for an encrypted JWT a plaintext that is not a JSON object; for
+    /// a nested JWT a `cty` other than `JWT`).
     Malformed,
     /// The header `alg` is missing, not a string, `none` or not supported.
     UnsupportedAlg,
@@ -80,6 +92,17 @@ pub enum Status {
     NotYetValid,
     /// The header has a `crit` member.
     BadCrit,
+    /// A JWE could not be decrypted: wrong key, authentication tag mismatch, bad padding,
+    /// ciphertext that is not a whole number of blocks, IV or tag of the wrong length.
+    ///
+    /// The client never learns which: every such failure has this one status (and the same
+    /// work is done for a key that cannot unwrap the content key as for a bad tag; see
+    /// [`decrypt`]). Only [`Rejection::detail`], for the error log, tells them apart.
+    DecryptFailed,
+    /// The JWE `alg` (key management) or `enc` (content encryption) is missing, not a string
+    /// or not supported (`RSA1_5` and `PBES2-*` are refused on purpose), or the JWE uses
+    /// compression (`zip`), which is not supported.
+    UnsupportedEnc,
     /// An `auth_jwt_require` condition failed (set by the nginx glue).
     RequireFailed,
     /// An internal error.
@@ -101,6 +124,8 @@ impl Status {
             Status::Expired => "expired",
             Status::NotYetValid => "not_yet_valid",
             Status::BadCrit => "bad_crit",
+            Status::DecryptFailed => "decrypt_failed",
+            Status::UnsupportedEnc => "unsupported_enc",
             Status::RequireFailed => "require_failed",
             Status::Error => "error",
         }

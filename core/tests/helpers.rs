@@ -109,6 +109,8 @@ fn status_words() {
         (Status::Expired, "expired"),
         (Status::NotYetValid, "not_yet_valid"),
         (Status::BadCrit, "bad_crit"),
+        (Status::DecryptFailed, "decrypt_failed"),
+        (Status::UnsupportedEnc, "unsupported_enc"),
         (Status::RequireFailed, "require_failed"),
         (Status::Error, "error"),
     ];

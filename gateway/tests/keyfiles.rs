@@ -57,8 +57,20 @@ fn a_changed_key_file_is_picked_up_without_reload() {
             p = dir.display(),
         )
     });
-    let ta = encode("HS256", &json!({}), &json!({"sub": "a"}), &SigningKey::hmac(a)).unwrap();
-    let tb = encode("HS256", &json!({}), &json!({"sub": "b"}), &SigningKey::hmac(b)).unwrap();
+    let ta = encode(
+        "HS256",
+        &json!({}),
+        &json!({"sub": "a"}),
+        &SigningKey::hmac(a),
+    )
+    .unwrap();
+    let tb = encode(
+        "HS256",
+        &json!({}),
+        &json!({"sub": "b"}),
+        &SigningKey::hmac(b),
+    )
+    .unwrap();
     let mut c = BufReader::new(TcpStream::connect(("127.0.0.1", nginx.ports[0])).unwrap());
     assert_eq!(status(&mut c, "x", &ta), (200, "valid".into()));
     assert_eq!(status(&mut c, "x", &tb), (401, "bad_signature".into()));
@@ -73,7 +85,11 @@ fn a_changed_key_file_is_picked_up_without_reload() {
             break;
         }
     }
-    assert!(rotated, "the new key file was not picked up:\n{}", nginx.logs());
+    assert!(
+        rotated,
+        "the new key file was not picked up:\n{}",
+        nginx.logs()
+    );
     assert_eq!(status(&mut c, "x", &ta), (401, "bad_signature".into()));
 
     // A tenant without a file: 500, never a pass.
