@@ -9,9 +9,9 @@ use base64::Engine as _;
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
 use openssl::error::ErrorStack;
-use openssl::hash::hash;
+use openssl::hash::MessageDigest;
 use openssl::rsa::Padding;
-use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
+use openssl::sign::{RsaPssSaltlen, Verifier};
 use serde_json::{Map, Value};
 
 use crate::alg::{Alg, Family};
@@ -248,9 +248,32 @@ pub(crate) fn check_signature(
 fn verify_with(key: &Key, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bool, ErrorStack> {
     match (&key.material, alg.family(), alg.digest()) {
         (Material::Rsa(pkey), Family::Rsa, Some(md)) => {
-            let mut v = Verifier::new(md, pkey)?;
-            v.set_rsa_padding(Padding::PKCS1)?;
-            v.verify_oneshot(signature, input)
+            // RSASSA-PKCS1-v1_5 (RFC 8017 8.2.2): recover the DigestInfo with the public key
+            // and compare it whole with the expected one. The low-level RSA call skips the
+            // EVP algorithm fetch and context set-up of every EVP_DigestVerifyInit.
+            let rsa = pkey.rsa()?;
+            let size = rsa.size() as usize;
+            if signature.len() != size {
+                return Ok(false);
+            }
+            let mut recovered = vec![0u8; size];
+            let n = match rsa.public_decrypt(signature, &mut recovered, Padding::PKCS1) {
+                Ok(n) => n,
+                Err(_) => return Ok(false),
+            };
+            let prefix: &[u8] = match alg {
+                Alg::Rs384 => &DIGEST_INFO_SHA384,
+                Alg::Rs512 => &DIGEST_INFO_SHA512,
+                _ => &DIGEST_INFO_SHA256,
+            };
+            let digest = sha2(md, input);
+            let mut expected = Vec::with_capacity(64 + 19);
+            expected.extend_from_slice(prefix);
+            expected.extend_from_slice(&digest);
+            // memcmp::eq requires equal lengths (it panics otherwise).
+            Ok(recovered.get(..n).is_some_and(|got| {
+                got.len() == expected.len() && openssl::memcmp::eq(got, &expected)
+            }))
         }
         (Material::Rsa(pkey), Family::RsaPss, Some(md)) => {
             let mut v = Verifier::new(md, pkey)?;
@@ -270,20 +293,81 @@ fn verify_with(key: &Key, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bo
             };
             let sig =
                 EcdsaSig::from_private_components(BigNum::from_slice(r)?, BigNum::from_slice(s)?)?;
-            let digest = hash(md, input)?;
+            let digest = sha2(md, input);
             sig.verify(&digest, key)
         }
         (Material::Okp(pkey), Family::Ed, None) => {
             let mut v = Verifier::new_without_digest(pkey)?;
             v.verify_oneshot(signature, input)
         }
-        (Material::Hmac(pkey), Family::Hmac, Some(md)) => {
-            let mut signer = Signer::new(md, pkey)?;
-            signer.update(input)?;
-            let mac = signer.sign_to_vec()?;
+        (Material::Hmac(pkey), Family::Hmac, Some(_)) => {
+            let secret = pkey.raw_private_key()?;
+            let mac = hmac(alg, &secret, input);
             Ok(mac.len() == signature.len() && openssl::memcmp::eq(&mac, signature))
         }
         _ => Ok(false),
+    }
+}
+
+/// SHA-256/384/512 of `input` through OpenSSL's one-shot functions (no EVP fetch).
+fn sha2(md: MessageDigest, input: &[u8]) -> Vec<u8> {
+    if md == MessageDigest::sha384() {
+        openssl::sha::sha384(input).to_vec()
+    } else if md == MessageDigest::sha512() {
+        openssl::sha::sha512(input).to_vec()
+    } else {
+        openssl::sha::sha256(input).to_vec()
+    }
+}
+
+/// DER DigestInfo prefixes of RFC 8017 9.2 note 1 (SHA-256, SHA-384, SHA-512).
+const DIGEST_INFO_SHA256: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+const DIGEST_INFO_SHA384: [u8; 19] = [
+    0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+    0x00, 0x04, 0x30,
+];
+const DIGEST_INFO_SHA512: [u8; 19] = [
+    0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+    0x00, 0x04, 0x40,
+];
+
+/// HMAC (RFC 2104) over OpenSSL's SHA-2 functions. Same result as an EVP HMAC, without the
+/// per-call algorithm fetch and context set-up that cost OpenSSL 3 more than the MAC itself.
+fn hmac(alg: Alg, key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use openssl::sha::{Sha256, Sha384, Sha512};
+    macro_rules! run {
+        ($h:ty, $block:expr) => {{
+            const BLOCK: usize = $block;
+            let mut k = [0u8; BLOCK];
+            if key.len() > BLOCK {
+                let mut h = <$h>::new();
+                h.update(key);
+                let d = h.finish();
+                for (dst, src) in k.iter_mut().zip(d.iter()) {
+                    *dst = *src;
+                }
+            } else {
+                for (dst, src) in k.iter_mut().zip(key.iter()) {
+                    *dst = *src;
+                }
+            }
+            let mut inner = <$h>::new();
+            inner.update(&k.map(|b| b ^ 0x36));
+            inner.update(msg);
+            let inner = inner.finish();
+            let mut outer = <$h>::new();
+            outer.update(&k.map(|b| b ^ 0x5c));
+            outer.update(&inner);
+            outer.finish().to_vec()
+        }};
+    }
+    match alg {
+        Alg::Hs384 => run!(Sha384, 128),
+        Alg::Hs512 => run!(Sha512, 128),
+        _ => run!(Sha256, 64),
     }
 }
 
