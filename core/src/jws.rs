@@ -251,7 +251,9 @@ fn verify_with(key: &Key, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bo
             // RSASSA-PKCS1-v1_5 (RFC 8017 8.2.2): recover the DigestInfo with the public key
             // and compare it whole with the expected one. The low-level RSA call skips the
             // EVP algorithm fetch and context set-up of every EVP_DigestVerifyInit.
-            let rsa = pkey.rsa()?;
+            let Some(rsa) = key.rsa.get_or_init(|| pkey.rsa().ok()) else {
+                return Ok(false);
+            };
             let size = rsa.size() as usize;
             if signature.len() != size {
                 return Ok(false);

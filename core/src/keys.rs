@@ -226,6 +226,9 @@ pub(crate) struct Key {
     pub(crate) for_verify: bool,
     /// Set when the key may decrypt JWE tokens (only with [`KeySet::parse_with_private`]).
     pub(crate) decrypt: Option<Decryption>,
+    /// The RSA key as a low-level object, made on first use and kept: its Montgomery
+    /// context is then computed once, not on every verification.
+    pub(crate) rsa: std::sync::OnceLock<Option<openssl::rsa::Rsa<Public>>>,
 }
 
 impl Key {
@@ -735,6 +738,7 @@ fn parse_jwk(
         }
     };
     Ok(Some(Key {
+        rsa: std::sync::OnceLock::new(),
         material,
         kid,
         alg,
@@ -1007,6 +1011,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
                     }
                 }
                 keys.push(Key {
+                    rsa: std::sync::OnceLock::new(),
                     material,
                     kid: None,
                     alg: None,
@@ -1047,6 +1052,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
             }
         }
         keys.push(Key {
+            rsa: std::sync::OnceLock::new(),
             material,
             kid: None,
             alg: None,
