@@ -7,6 +7,7 @@
 use std::ffi::{c_char, c_void, CStr};
 use std::fmt;
 use std::mem;
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
@@ -93,7 +94,25 @@ impl Default for LocConf {
 
 impl LocConf {
     /// Inherit what this level did not set; then refuse `auth_jwt` without any key.
+    ///
+    /// Called from nginx's merge callback: a panic must not unwind into nginx (it would abort
+    /// the master process, on `nginx -s reload` too), so it becomes a configuration error.
     pub fn merge_from(&mut self, prev: &LocConf, cf: &mut ngx_conf_t) -> Result<(), ()> {
+        match panic::catch_unwind(AssertUnwindSafe(|| self.merge(prev, cf))) {
+            Ok(r) => r,
+            Err(_) => {
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                    log_emerg(
+                        cf,
+                        format_args!("auth_jwt: internal error while merging the configuration"),
+                    )
+                }));
+                Err(())
+            }
+        }
+    }
+
+    fn merge(&mut self, prev: &LocConf, cf: &mut ngx_conf_t) -> Result<(), ()> {
         if self.auth.is_none() {
             self.auth = match prev.auth {
                 Some(Auth::Off) => Some(Auth::Off),
@@ -283,12 +302,53 @@ unsafe fn setter_args<'a>(
 
 const IS_DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
 
-/// `auth_jwt string [token=$variable] | off;`
-extern "C" fn ngx_http_auth_jwt(
+/// Runs a directive handler. A panic must never unwind into nginx (it would abort the master
+/// process, on `nginx -s reload` too): it becomes a configuration error naming the directive.
+fn guard_setter(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
+    cmd: *mut ngx_command_t,
+    f: impl FnOnce() -> *mut c_char,
 ) -> *mut c_char {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(rv) => rv,
+        Err(_) => {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: nginx passes its configuration context and the command being handled
+                // (or null, checked here); the handler that panicked no longer borrows them.
+                let (cf, cmd) = unsafe { (cf.as_mut(), cmd.as_ref()) };
+                if let Some(cf) = cf {
+                    let name = cmd.map(|c| c.name.to_string()).unwrap_or_default();
+                    conf_error(cf, format_args!("{name}: internal error"));
+                }
+            }));
+            NGX_CONF_ERROR
+        }
+    }
+}
+
+/// The directive handlers nginx calls: each runs its `fn` under [`guard_setter`].
+macro_rules! guarded_setters {
+    ($($name:ident => $body:ident),* $(,)?) => {$(
+        extern "C" fn $name(
+            cf: *mut ngx_conf_t,
+            cmd: *mut ngx_command_t,
+            conf: *mut c_void,
+        ) -> *mut c_char {
+            guard_setter(cf, cmd, || $body(cf, cmd, conf))
+        }
+    )*};
+}
+
+guarded_setters! {
+    ngx_http_auth_jwt => set_auth_jwt,
+    ngx_http_auth_jwt_key_file => set_key_file,
+    ngx_http_auth_jwt_require => set_require,
+    ngx_http_auth_jwt_member_set => set_member,
+    ngx_http_auth_jwt_cache => set_cache,
+}
+
+/// `auth_jwt string [token=$variable] | off;`
+fn set_auth_jwt(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
     // SAFETY: nginx calls directive handlers with its context and our location configuration.
     let (cf, lc) = unsafe { setter_args(cf, conf) };
     if lc.auth.is_some() {
@@ -352,11 +412,7 @@ extern "C" fn ngx_http_auth_jwt(
 }
 
 /// `auth_jwt_key_file file;` (may repeat: every file's keys are candidates).
-extern "C" fn ngx_http_auth_jwt_key_file(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
+fn set_key_file(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
     // SAFETY: nginx calls directive handlers with its context and our location configuration.
     let (cf, lc) = unsafe { setter_args(cf, conf) };
     let mut name = cf.args()[1];
@@ -404,11 +460,7 @@ extern "C" fn ngx_http_auth_jwt_key_file(
 }
 
 /// `auth_jwt_require $value ... [error=401|403];` (may repeat, checked in order).
-extern "C" fn ngx_http_auth_jwt_require(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
+fn set_require(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
     // SAFETY: nginx calls directive handlers with its context and our location configuration.
     let (cf, lc) = unsafe { setter_args(cf, conf) };
     let args: Vec<ngx_str_t> = cf.args()[1..].to_vec();
@@ -454,11 +506,7 @@ extern "C" fn ngx_http_auth_jwt_require(
 
 /// `auth_jwt_claim_set $variable name ...;` and `auth_jwt_header_set $variable name ...;`
 /// (http): declare a variable that reads a member, following the names into nested objects.
-extern "C" fn ngx_http_auth_jwt_member_set(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    _conf: *mut c_void,
-) -> *mut c_char {
+fn set_member(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, _conf: *mut c_void) -> *mut c_char {
     // SAFETY: nginx calls directive handlers with a valid context and the command.
     let (cf, cmd) = unsafe { (&mut *cf, &*cmd) };
     let directive = cmd.name.to_string();
@@ -511,11 +559,7 @@ extern "C" fn ngx_http_auth_jwt_member_set(
 const CACHE_MAX_AGE: i64 = 300;
 
 /// `auth_jwt_cache zone=name:size [max_age=time] | off;`
-extern "C" fn ngx_http_auth_jwt_cache(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
+fn set_cache(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
     // SAFETY: nginx calls directive handlers with its context and our location configuration.
     let (cf, lc) = unsafe { setter_args(cf, conf) };
     if lc.cache.is_some() {

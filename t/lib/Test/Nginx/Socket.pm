@@ -39,15 +39,22 @@ our $RepeatEach        = 1;
 our $NoRootLocation    = 0;
 our $NoLongString      = 0;
 our $NoShuffle         = 1;    # we never shuffle
-our $Timeout           = $ENV{TEST_NGINX_TIMEOUT} || 3;
-our $TestNginxSleep    = $ENV{TEST_NGINX_SLEEP} || 0.015;
+# Valgrind mode (TEST_NGINX_USE_VALGRIND, as in the real module): nginx runs
+# under memcheck with "master_process off", and every block fails when the
+# valgrind log has an error or a definite/indirect leak.  See the POD.
+our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+$UseValgrind = undef if defined $UseValgrind && $UseValgrind =~ /^\s*0?\s*$/;
+our $ValgrindTimeoutFactor = $ENV{TEST_NGINX_VALGRIND_TIMEOUT_FACTOR} || 10;
+our $Timeout           = $ENV{TEST_NGINX_TIMEOUT} || ($UseValgrind ? 30 : 3);
+our $TestNginxSleep    = $ENV{TEST_NGINX_SLEEP} || ($UseValgrind ? 0.02 : 0.015);
 our $ServerAddr        = '127.0.0.1';
 our $ServerName        = 'localhost';
 our $CheckAccumErrLog  = $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG};
 our $ConfigPreamble    = '';
 our $Verbose           = $ENV{TEST_NGINX_VERBOSE};
-our $StartTimeout      = $ENV{TEST_NGINX_START_TIMEOUT} || 5;
-our $StopTimeout       = 5;
+our $StartTimeout      = $ENV{TEST_NGINX_START_TIMEOUT} || ($UseValgrind ? 120 : 5);
+# valgrind does its leak check after SIGQUIT, before the process exits
+our $StopTimeout       = $UseValgrind ? 120 : 5;
 our @EnvToNginx;
 our @BlockPreprocessors;
 our @CleanupHandlers;
@@ -832,6 +839,7 @@ sub start_nginx {
     open my $errfh, '>>', $StderrFile or bail_out("cannot open $StderrFile: $!");
     my @cmd = ($NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile);
     push @cmd, '-e', $ErrLogFile if $HasDashE;
+    unshift @cmd, valgrind_command() if $UseValgrind;
     warn "starting: @cmd\n" if $Verbose;
     my $pid = fork();
     if (!defined $pid) {
@@ -869,7 +877,9 @@ sub wait_nginx_up {
             return 'up';
         }
         return 'timeout' if time > $deadline;
-        sleep 0.01;
+        # reading /proc/net/tcp costs milliseconds of system time on a busy
+        # machine: poll less often while valgrind starts nginx (seconds)
+        sleep($UseValgrind ? 0.1 : 0.01);
     }
 }
 
@@ -891,7 +901,24 @@ sub stop_nginx {
     my $killed = 0;
     if (_child_alive()) {
         kill 'QUIT', $pid;
-        if (!wait_nginx_exit($StopTimeout)) {
+        my $exited;
+        if ($UseValgrind) {
+            # With master_process off, nginx checks its quit flag only after
+            # epoll_wait() returns: a SIGQUIT handled just before it blocks
+            # there (no timer pending) is logged but not acted upon.  Valgrind
+            # delivers signals at the next syscall, which makes that window
+            # wide.  Repeat the signal until nginx exits.
+            my $deadline = time + $StopTimeout;
+            until ($exited = wait_nginx_exit(2)) {
+                last if time > $deadline;
+                warn "nginx (pid $pid) still running 2s after SIGQUIT: sending it again\n"
+                    if $Verbose;
+                kill 'QUIT', $pid;
+            }
+        } else {
+            $exited = wait_nginx_exit($StopTimeout);
+        }
+        if (!$exited) {
             $killed = 1;
             kill 'KILL', -$pid;
             kill 'KILL', $pid;
@@ -946,6 +973,182 @@ for my $sig (qw(INT TERM HUP)) {
 }
 $SIG{PIPE} = 'IGNORE';
 
+
+# ---------------------------------------------------------------------------
+# Valgrind mode
+# ---------------------------------------------------------------------------
+
+our %ValgrindChecked;     # valgrind logs of the current servroot already checked
+our $ValgrindRuns = 0;
+
+# The default suppression file: t/valgrind.suppress next to t/lib.
+sub _valgrind_suppressions {
+    if (defined $ENV{TEST_NGINX_VALGRIND_SUPPRESS}) {
+        return grep { length } split /:/, $ENV{TEST_NGINX_VALGRIND_SUPPRESS};
+    }
+    my $dir = File::Spec->rel2abs(__FILE__);
+    $dir =~ s{/[^/]+$}{};                         # t/lib/Test/Nginx
+    my $f = "$dir/../../../valgrind.suppress";     # t/valgrind.suppress
+    return -f $f ? (Cwd::abs_path($f)) : ();
+}
+
+sub valgrind_command () {
+    my @cmd = ($ENV{TEST_NGINX_VALGRIND_BINARY} || 'valgrind',
+               '-q', '--tool=memcheck', '--num-callers=100',
+               '--leak-check=full',
+               # "possibly lost" and "still reachable" are not reported: nginx
+               # keeps process-lifetime allocations (and interior pointers
+               # into its pools) until exit, OpenSSL its global state
+               '--show-leak-kinds=definite,indirect',
+               '--errors-for-leak-kinds=definite,indirect',
+               # the module is dlclose()d before the leak check: keep its
+               # symbols so that leak stacks still name its functions
+               '--keep-debuginfo=yes',
+               '--fullpath-after=',
+               '--gen-suppressions=all',
+               "--log-file=$LogDir/valgrind.%p.log");
+    push @cmd, "--suppressions=$_" for _valgrind_suppressions();
+    push @cmd, split ' ', $ENV{TEST_NGINX_VALGRIND_OPTS} if defined $ENV{TEST_NGINX_VALGRIND_OPTS};
+    # as with the real module, a non-numeric TEST_NGINX_USE_VALGRIND holds
+    # valgrind options (added to ours here)
+    push @cmd, split ' ', $UseValgrind if $UseValgrind !~ /^\s*\d+\s*$/;
+    return @cmd;
+}
+
+sub _valgrind_check_binary {
+    my $vg = $ENV{TEST_NGINX_VALGRIND_BINARY} || 'valgrind';
+    my $out = `$vg --version 2>&1`;
+    if (!defined $out || $? != 0) {
+        bail_out("TEST_NGINX_USE_VALGRIND is set but \"$vg --version\" failed; install valgrind "
+                 . "(apt-get install valgrind)");
+    }
+    for my $f (_valgrind_suppressions()) {
+        bail_out("valgrind suppression file not found: $f") unless -f $f;
+    }
+}
+
+# Splits a valgrind log into records (one error, leak or warning each).
+sub _valgrind_records {
+    my ($file) = @_;
+    my ($lines) = _read_file($file, 0);
+    my (@recs, $cur);
+    for my $l (@$lines) {
+        if ($l =~ /^==\d+==(?: (.*))?$/) {
+            my $t = defined $1 ? $1 : '';
+            if ($t !~ /\S/) { undef $cur; next }
+            if (!$cur) {
+                $cur = { head => $t, lines => [] };
+                push @recs, $cur;
+            }
+            push @{ $cur->{lines} }, $l;
+        } elsif (@recs) {
+            # --gen-suppressions output (not prefixed) belongs to the record above
+            push @{ $recs[-1]{lines} }, $l;
+        }
+    }
+    return \@recs;
+}
+
+# Does a record have a frame in the module under test?  Rust code only
+# exists in the module (nginx, OpenSSL and libc are C), so any .rs frame
+# counts, as do frames in the module's .so and its symbols.
+sub _valgrind_in_module {
+    my ($rec) = @_;
+    my @mods = map { (my $b = $_) =~ s{.*/}{}; $b }
+               grep { length } split /\s+/, ($LoadModules || '');
+    for my $l (@{ $rec->{lines} }) {
+        next unless $l =~ /^==\d+==\s+(?:at|by) 0x[0-9A-Fa-f]+: (.*)$/;
+        my $f = $1;
+        return 1 if $f =~ /\.rs:\d+\)\s*$/ || $f =~ /ngx_http_auth_jwt|auth_jwt_core/;
+        for my $m (@mods) {
+            return 1 if $f =~ m{\(in \S*/\Q$m\E\)};
+        }
+    }
+    return 0;
+}
+
+# After each nginx run of a block: fail the block when the valgrind log has
+# an error or a definite/indirect leak that is not suppressed.
+sub check_valgrind {
+    my ($block) = @_;
+    return unless $UseValgrind;
+    my $name = $block->name;
+    my @logs = grep { !$ValgrindChecked{$_} } sort glob("$LogDir/valgrind.*.log");
+    $ValgrindChecked{$_} = 1 for @logs;
+    $ValgrindRuns++;
+    my (@errors, @leaks, @warnings);
+    my ($mod_errors, $mod_leaks) = (0, 0);
+    for my $log (@logs) {
+        for my $rec (@{ _valgrind_records($log) }) {
+            my $h = $rec->{head};
+            next if $h =~ /are (?:possibly lost|still reachable) in loss record/;
+            if ($h =~ /are (?:definitely|indirectly) lost in loss record/) {
+                push @leaks, $rec;
+                $mod_leaks++ if _valgrind_in_module($rec);
+            } elsif ($h =~ /^warning\b/i) {
+                push @warnings, $rec;
+            } else {
+                push @errors, $rec;
+                $mod_errors++ if _valgrind_in_module($rec);
+            }
+        }
+    }
+    if (!@logs) {
+        push @errors, { head => 'no valgrind log was written', lines => [
+            "no $LogDir/valgrind.*.log (did nginx run under valgrind?)\n"] };
+    }
+
+    my $saved = '';
+    if (@errors || @leaks) {
+        my $dir = "$ServRoot/valgrind";
+        make_path($dir) unless -d $dir;
+        (my $tag = $block->name) =~ s/^.*?\s(?=TEST)//;
+        $tag =~ s/[^A-Za-z0-9]+/-/g;
+        $tag = substr($tag, 0, 40);
+        for my $log (@logs) {
+            (my $base = $log) =~ s{.*/}{};
+            my $dst = sprintf '%s/%03d-%s-%s', $dir, $ValgrindRuns, $tag, $base;
+            require File::Copy;
+            File::Copy::copy($log, $dst);
+            $saved .= "    $dst\n";
+        }
+    }
+
+    if (my $sum = $ENV{TEST_NGINX_VALGRIND_SUMMARY}) {
+        if (open my $out, '>>', $sum) {
+            require Fcntl;
+            flock $out, Fcntl::LOCK_EX();
+            (my $n = $name) =~ s/[\t\n]+/ /g;
+            printf $out "run\t%s\terrors=%d\tleaks=%d\tmodule_errors=%d\tmodule_leaks=%d\twarnings=%d\n",
+                $n, scalar @errors, scalar @leaks, $mod_errors, $mod_leaks, scalar @warnings;
+            for my $rec (@errors, @leaks) {
+                my $in = _valgrind_in_module($rec) ? 'module' : 'other';
+                (my $h = $rec->{head}) =~ s/[\t\n]+/ /g;
+                print $out "record\t$n\t$in\t$h\n";
+            }
+            close $out;
+        }
+    }
+
+    my @diag;
+    if (@errors || @leaks) {
+        push @diag, sprintf("valgrind: %d error(s), %d definite/indirect leak(s); "
+                            . "%d error(s) and %d leak(s) with a frame in the module",
+                            scalar @errors, scalar @leaks, $mod_errors, $mod_leaks);
+        my $shown = 0;
+        for my $rec (@errors, @leaks) {
+            last if ++$shown > 5;
+            my @l = grep { /^==/ } @{ $rec->{lines} };
+            @l = (@l[0 .. 39], "    ...\n") if @l > 40;
+            push @diag, join '', map { "    $_" } @l;
+        }
+        push @diag, "valgrind logs kept in:\n$saved" if length $saved;
+    }
+    Test::More::diag("valgrind warning: $_->{head}") for @warnings;
+    _strict_check(!@errors && !@leaks,
+                  "$name - valgrind: no memory error and no definite/indirect leak", @diag);
+}
+
 # ---------------------------------------------------------------------------
 # Server root and config
 # ---------------------------------------------------------------------------
@@ -966,6 +1169,7 @@ sub setup_server_root () {
     close $out;
     $ErrLogPos = 0;
     $StderrPos = 0;
+    %ValgrindChecked = ();
 }
 
 sub write_user_files ($$) {
@@ -1038,6 +1242,11 @@ sub build_config ($$) {
     $level = $LogLevel unless defined $level && length $level;
 
     my $conf = "# generated by the Test::Nginx::Socket shim (t/lib)\n";
+    # under valgrind there is a single nginx process (as with the real
+    # Test::Nginx): memcheck follows it from start to exit, and it handles
+    # SIGQUIT itself
+    my $master = $UseValgrind ? 'off' : $MasterProcessEnabled;
+    $conf .= "# valgrind mode: master_process off\n" if $UseValgrind;
 
     if ($LoadModules) {
         for my $m (grep { length } split /\s+/, $LoadModules) {
@@ -1048,7 +1257,7 @@ sub build_config ($$) {
     $conf .= <<_EOC_;
 worker_processes  $Workers;
 daemon off;
-master_process $MasterProcessEnabled;
+master_process $master;
 error_log $ErrLogFile $level;
 pid       $PidFile;
 env MOCKEAGAIN_VERBOSE;
@@ -1877,6 +2086,9 @@ sub run_test_helper {
     }
 
     my $timeout = parse_time($block->timeout);
+    # valgrind makes nginx 20-50 times slower: scale a block's own timeout
+    # (the default $Timeout is already larger in valgrind mode)
+    $timeout *= $ValgrindTimeoutFactor if defined $timeout && $UseValgrind;
     $timeout = $Timeout unless defined $timeout;
 
     my $req_idx = 0;
@@ -2143,6 +2355,7 @@ sub run_test ($) {
                     }
                 }
                 check_error_log($block, $i);
+                check_valgrind($block);
             }
             return;
         }
@@ -2163,6 +2376,7 @@ sub run_test ($) {
                    : "exit status " . (defined $status ? ($status >> 8) . ($status & 127 ? ", signal " . ($status & 127) : '') : '?'))
                 . ")");
             Test::More::diag("nginx command: $NginxBinary -p $ServRoot/ -c $ConfFile\nlog:\n$tail");
+            check_valgrind($block);
             return;
         }
     }
@@ -2204,6 +2418,7 @@ sub run_test ($) {
                       $clean ? () : ($killed ? "nginx did not exit within ${StopTimeout}s of SIGQUIT (killed)"
                                              : "exit status " . (defined $status ? $status : '?')));
     }
+    check_valgrind($block);
 
     if (defined $block->shutdown_error_log || defined $block->no_shutdown_error_log) {
         my ($l) = _read_file($ErrLogFile, $pre_stop_pos);
@@ -2233,6 +2448,7 @@ sub _switch_port {
 
 sub run_tests () {
     get_nginx_version();
+    _valgrind_check_binary() if $UseValgrind;
     _set_subreaper();
 
     if (!defined $ENV{TEST_NGINX_HTML_DIR}) {
@@ -2350,11 +2566,54 @@ TEST_NGINX_SERVER_ROOT (set), TEST_NGINX_HTML_DIR (set to the html dir if
 unset; the real module does not do that, so files should do
 C<$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();>), TEST_NGINX_LOG_LEVEL,
 TEST_NGINX_TIMEOUT, TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_VERBOSE,
-TEST_NGINX_START_TIMEOUT (default 5).  C<$TEST_NGINX_*> variables are
+TEST_NGINX_START_TIMEOUT (default 5), TEST_NGINX_USE_VALGRIND and
+TEST_NGINX_VALGRIND_* (see L</Valgrind mode>).  C<$TEST_NGINX_*> variables are
 expanded in main_config, http_config, post_main_config, config and
 user_files; an undefined one bails out.  They are NOT expanded in request,
 more_headers etc. (the real module does not either) - the shim fails a block
 that contains one there.
+
+=head2 Valgrind mode
+
+C<TEST_NGINX_USE_VALGRIND=1> (as with the real module) runs every nginx of the
+test file under valgrind's memcheck:
+
+    valgrind -q --tool=memcheck --num-callers=100 --leak-check=full
+        --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+        --keep-debuginfo=yes --fullpath-after= --gen-suppressions=all
+        --log-file=<servroot>/logs/valgrind.%p.log --suppressions=t/valgrind.suppress
+        nginx -p <servroot>/ -c <servroot>/conf/nginx.conf ...
+
+nginx then runs as a single process (C<master_process off> is forced, as the
+real module's default), so memcheck follows it from start to exit.  Timeouts
+grow: the default C<timeout> becomes 30 s, a block's C<--- timeout> is
+multiplied by TEST_NGINX_VALGRIND_TIMEOUT_FACTOR (default 10), the startup
+timeout becomes 120 s (TEST_NGINX_START_TIMEOUT still wins) and nginx has 120 s
+to exit after SIGQUIT (memcheck's leak check runs then).  With C<master_process
+off> nginx looks at its quit flag only when C<epoll_wait()> returns, so a SIGQUIT
+that arrives just before it blocks there is lost; the shim repeats SIGQUIT every
+2 s until nginx exits.
+
+After every nginx run of a block (each repetition of a must_die block too, and a
+failed start) the valgrind log is parsed and the block fails ("valgrind: no
+memory error and no definite/indirect leak") if it has any error record
+(invalid read/write/free, use of uninitialised values, mismatched free,
+overlapping copies, a fatal signal...) or a definitely/indirectly lost block
+that t/valgrind.suppress does not suppress; "possibly lost" and "still
+reachable" memory is not checked (see that file for the policy).  The failure
+shows the first records and keeps the logs in F<E<lt>servrootE<gt>/valgrind/>; a
+record with a frame in the module under test (a Rust frame, or a frame in one of
+the TEST_NGINX_LOAD_MODULES objects) is counted as the module's.  Valgrind
+warnings are printed with C<diag>.
+
+More variables: TEST_NGINX_VALGRIND_SUPPRESS (colon-separated suppression files
+instead of F<t/valgrind.suppress>), TEST_NGINX_VALGRIND_OPTS (more valgrind
+options, e.g. C<--track-origins=yes>; a non-numeric TEST_NGINX_USE_VALGRIND is
+also taken as options), TEST_NGINX_VALGRIND_BINARY, and
+TEST_NGINX_VALGRIND_SUMMARY: a file to which one tab-separated C<run> line per
+nginx run (C<errors=>, C<leaks=>, C<module_errors=>, C<module_leaks=>,
+C<warnings=>) and one C<record> line per reported error or leak are appended
+(scripts/valgrind sums them up).
 
 =head2 Strictness beyond the real module
 
