@@ -226,9 +226,9 @@ pub(crate) struct Key {
     pub(crate) for_verify: bool,
     /// Set when the key may decrypt JWE tokens (only with [`KeySet::parse_with_private`]).
     pub(crate) decrypt: Option<Decryption>,
-    /// The RSA key as a low-level object, made on first use and kept: its Montgomery
-    /// context is then computed once, not on every verification.
-    pub(crate) rsa: std::sync::OnceLock<Option<openssl::rsa::Rsa<Public>>>,
+    /// Unique for the life of the process (never reused), so per-thread caches of
+    /// OpenSSL contexts keyed by it can never hand one key's context to another key.
+    pub(crate) id: u64,
 }
 
 impl Key {
@@ -738,7 +738,7 @@ fn parse_jwk(
         }
     };
     Ok(Some(Key {
-        rsa: std::sync::OnceLock::new(),
+        id: next_key_id(),
         material,
         kid,
         alg,
@@ -1011,7 +1011,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
                     }
                 }
                 keys.push(Key {
-                    rsa: std::sync::OnceLock::new(),
+                    id: next_key_id(),
                     material,
                     kid: None,
                     alg: None,
@@ -1052,7 +1052,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
             }
         }
         keys.push(Key {
-            rsa: std::sync::OnceLock::new(),
+            id: next_key_id(),
             material,
             kid: None,
             alg: None,
@@ -1170,6 +1170,13 @@ fn decryption_from_pkey(private: PKey<Private>) -> Result<(Material, Secret), St
                 .to_owned(),
         )
     }
+}
+
+/// A fresh [`Key::id`].
+fn next_key_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 fn chain_fingerprint(prev: &[u8; 32], key: &Key) -> [u8; 32] {
