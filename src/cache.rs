@@ -15,7 +15,7 @@ use std::ptr::{self, NonNull};
 
 use auth_jwt_core::VerdictCache;
 use ngx::ffi::{
-    ngx_int_t, ngx_shm_zone_t, ngx_shmtx_trylock, ngx_shmtx_unlock, ngx_slab_calloc,
+    ngx_int_t, ngx_shm_zone_t, ngx_shmtx_t, ngx_shmtx_trylock, ngx_shmtx_unlock, ngx_slab_calloc,
     ngx_slab_pool_t, NGX_ERROR, NGX_OK,
 };
 
@@ -115,18 +115,24 @@ impl ShmCache<'_> {
     /// Runs `f` on the table with the zone's mutex held; `None` when the zone is busy or not
     /// initialised.
     fn locked<R>(&self, f: impl FnOnce(NonNull<Table>) -> R) -> Option<R> {
+        /// Unlocks when dropped, so the zone is released even if `f` unwinds.
+        struct Held(*mut ngx_shmtx_t);
+        impl Drop for Held {
+            fn drop(&mut self) {
+                // SAFETY: constructed only after a successful trylock of this mutex.
+                unsafe { ngx_shmtx_unlock(self.0) };
+            }
+        }
         let table = NonNull::new(self.zone.data.cast::<Table>())?;
         let shpool = self.zone.shm.addr.cast::<ngx_slab_pool_t>();
         // SAFETY: the zone's memory starts with its slab pool, whose mutex guards the table.
-        unsafe {
-            let mutex = ptr::addr_of_mut!((*shpool).mutex);
-            if ngx_shmtx_trylock(mutex) == 0 {
-                return None;
-            }
-            let r = f(table);
-            ngx_shmtx_unlock(mutex);
-            Some(r)
+        let mutex = unsafe { ptr::addr_of_mut!((*shpool).mutex) };
+        // SAFETY: a valid, initialised shared-memory mutex.
+        if unsafe { ngx_shmtx_trylock(mutex) } == 0 {
+            return None;
         }
+        let _held = Held(mutex);
+        Some(f(table))
     }
 }
 
