@@ -31,16 +31,9 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_handler(r: *mut ngx_http_request_t) -
                 NGX_LOG_ERR,
                 "auth_jwt: internal error while checking the token (error)",
             );
-            let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            let state = RequestState {
-                status: Status::Error,
-                cache: CacheUse::None,
-                token: None,
-                rc,
-            };
             // Best effort: $auth_jwt_status then reads "error".
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| state::attach(r, state)));
-            rc
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| internal_error(r)));
+            NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
         }
     }
 }
@@ -80,18 +73,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
                     NGX_LOG_ERR,
                     &format!("auth_jwt: auth_jwt_key_file: {e} (error)"),
                 );
-                let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-                let state = RequestState {
-                    status: Status::Error,
-                    cache: CacheUse::None,
-                    token: None,
-                    rc,
-                };
-                return if state::attach(r, state) {
-                    rc
-                } else {
-                    NGX_ERROR as ngx_int_t
-                };
+                return internal_error(r);
             }
         },
         None => None,
@@ -104,18 +86,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
             NGX_LOG_ERR,
             "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
         );
-        let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-        let state = RequestState {
-            status: Status::Error,
-            cache: CacheUse::None,
-            token: None,
-            rc,
-        };
-        return if state::attach(r, state) {
-            rc
-        } else {
-            NGX_ERROR as ngx_int_t
-        };
+        return internal_error(r);
     };
     let validation = Validation {
         now: ngx_time() as i64,
@@ -172,6 +143,22 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         s.rc = rc;
     }
     rc
+}
+
+/// Records `$auth_jwt_status` = `error` for the request and answers 500.
+fn internal_error(r: &mut ngx_http_request_t) -> ngx_int_t {
+    let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    let state = RequestState {
+        status: Status::Error,
+        cache: CacheUse::None,
+        token: None,
+        rc,
+    };
+    if state::attach(r, state) {
+        rc
+    } else {
+        NGX_ERROR as ngx_int_t
+    }
 }
 
 /// `auth_jwt_require`: every value of every directive must be non-empty and not "0".
