@@ -275,9 +275,11 @@ fn verify_with(key: &Key, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bo
             let mut v = Verifier::new_without_digest(pkey)?;
             v.verify_oneshot(signature, input)
         }
-        (Material::Hmac(pkey), Family::Hmac, Some(_)) => {
-            let secret = pkey.raw_private_key()?;
-            let mac = hmac(alg, &secret, input);
+        (Material::Hmac(_), Family::Hmac, Some(_)) => {
+            let Some(secret) = key.hmac_secret.as_deref() else {
+                return Ok(false);
+            };
+            let mac = hmac(alg, secret, input);
             Ok(mac.len() == signature.len() && openssl::memcmp::eq(&mac, signature))
         }
         _ => Ok(false),

@@ -229,6 +229,9 @@ pub(crate) struct Key {
     /// Unique for the life of the process (never reused), so per-thread caches of
     /// OpenSSL contexts keyed by it can never hand one key's context to another key.
     pub(crate) id: u64,
+    /// The raw HMAC secret of an `oct` key, kept so a verification needs no OpenSSL call to
+    /// get it back out of the key object.
+    pub(crate) hmac_secret: Option<Vec<u8>>,
 }
 
 impl Key {
@@ -546,6 +549,7 @@ fn parse_jwk(
         mode == Mode::Private && matches!(key_use, None | Some("enc")) && alg.is_none();
 
     let mut oct_secret = None;
+    let mut hmac_secret = None;
     let material = match kty {
         "RSA" => {
             let modulus = b64_member(obj, "n", n)?;
@@ -621,6 +625,7 @@ fn parse_jwk(
                 ));
             }
             let pkey = PKey::hmac(&k).map_err(|e| err(format!("invalid oct key: {e}")))?;
+            hmac_secret = Some(k.clone());
             oct_secret = Some(k);
             Material::Hmac(pkey)
         }
@@ -739,6 +744,7 @@ fn parse_jwk(
     };
     Ok(Some(Key {
         id: next_key_id(),
+        hmac_secret,
         material,
         kid,
         alg,
@@ -1012,6 +1018,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
                 }
                 keys.push(Key {
                     id: next_key_id(),
+                    hmac_secret: None,
                     material,
                     kid: None,
                     alg: None,
@@ -1053,6 +1060,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
         }
         keys.push(Key {
             id: next_key_id(),
+            hmac_secret: None,
             material,
             kid: None,
             alg: None,
