@@ -15,10 +15,13 @@
 //! Every test starts its own processes on its own free ports under its own temporary
 //! prefix, and every process is stopped and reaped when the fixture drops, panic or not.
 
+mod common;
+
+use common::{env_path, free_ports, module_path, nginx_bin};
 use std::cell::RefCell;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,66 +72,7 @@ const MAX_FRAME: u64 = 1 << 24;
 type Tls = BufReader<SslStream<TcpStream>>;
 
 // ---------------------------------------------------------------------------------------
-// Locating nginx, the module and the configuration files.
-
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-/// `target/<profile>`: the parent of the `deps/` directory holding this test executable.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
-        .and_then(Path::parent)
-        .unwrap_or_else(|| {
-            panic!(
-                "{} is not in a target/<profile>/deps/ directory",
-                exe.display()
-            )
-        })
-        .to_path_buf()
-}
-
-fn nginx_bin() -> PathBuf {
-    if let Some(p) = env_path("AUTH_JWT_NGINX") {
-        assert!(p.is_file(), "AUTH_JWT_NGINX={} is not a file", p.display());
-        return p;
-    }
-    let file = profile_dir().join("nginx-build-dir");
-    let dir = fs::read_to_string(&file).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}): run `cargo build -p ngx_http_auth_jwt_module` first \
-             (it builds the vendored nginx), or set AUTH_JWT_NGINX",
-            file.display()
-        )
-    });
-    let bin = Path::new(dir.lines().next().unwrap_or("").trim()).join("nginx");
-    assert!(
-        bin.is_file(),
-        "the vendored nginx binary {} is missing: run `cargo build -p ngx_http_auth_jwt_module`, \
-         or set AUTH_JWT_NGINX",
-        bin.display()
-    );
-    bin
-}
-
-fn module_path() -> PathBuf {
-    if let Some(p) = env_path("AUTH_JWT_MODULE") {
-        assert!(p.is_file(), "AUTH_JWT_MODULE={} is not a file", p.display());
-        return p;
-    }
-    let so = profile_dir().join("libngx_http_auth_jwt_module.so");
-    assert!(
-        so.is_file(),
-        "the module {} is missing: run `cargo build -p ngx_http_auth_jwt_module` first \
-         (`cargo test --workspace` builds it too), or set AUTH_JWT_MODULE",
-        so.display()
-    );
-    so
-}
+// Locating nginx, the module and the configuration files (nginx and the module: tests/common).
 
 /// `$AUTH_JWT_CONF_DIR` (to try changed copies), else the repository's nginx-conf/.
 fn conf_dir() -> PathBuf {
@@ -191,17 +135,6 @@ impl Drop for TempDir {
             let _ = fs::remove_dir_all(&self.0);
         }
     }
-}
-
-/// `n` distinct free ports on 127.0.0.1 (the listeners are held until all are chosen).
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local_addr").port())
-        .collect()
 }
 
 /// A child process that is stopped and reaped when dropped: SIGQUIT first when `graceful`

@@ -24,45 +24,64 @@ pub fn env_path(name: &str) -> Option<PathBuf> {
 
 /// `target/<profile>`: the parent of the `deps/` directory holding this test executable.
 pub fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
+    let exe = std::env::current_exe().expect("current_exe");
     exe.ancestors()
         .find(|p| p.file_name().is_some_and(|n| n == "deps"))
         .and_then(Path::parent)
-        .expect("the test executable is not in target/<profile>/deps/")
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is not in a target/<profile>/deps/ directory",
+                exe.display()
+            )
+        })
         .to_path_buf()
 }
 
 pub fn nginx_bin() -> PathBuf {
-    env_path("AUTH_JWT_NGINX").unwrap_or_else(|| {
-        let file = profile_dir().join("nginx-build-dir");
-        let dir = fs::read_to_string(&file).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}: run `cargo build -p ngx_http_auth_jwt_module` first",
-                file.display()
-            )
-        });
-        Path::new(dir.trim()).join("nginx")
-    })
+    if let Some(p) = env_path("AUTH_JWT_NGINX") {
+        assert!(p.is_file(), "AUTH_JWT_NGINX={} is not a file", p.display());
+        return p;
+    }
+    let file = profile_dir().join("nginx-build-dir");
+    let dir = fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}): run `cargo build -p ngx_http_auth_jwt_module` first \
+             (it builds the vendored nginx), or set AUTH_JWT_NGINX",
+            file.display()
+        )
+    });
+    let bin = Path::new(dir.lines().next().unwrap_or("").trim()).join("nginx");
+    assert!(
+        bin.is_file(),
+        "the vendored nginx binary {} is missing: run `cargo build -p ngx_http_auth_jwt_module`, \
+         or set AUTH_JWT_NGINX",
+        bin.display()
+    );
+    bin
 }
 
 pub fn module_path() -> PathBuf {
-    let p = env_path("AUTH_JWT_MODULE")
-        .unwrap_or_else(|| profile_dir().join("libngx_http_auth_jwt_module.so"));
+    if let Some(p) = env_path("AUTH_JWT_MODULE") {
+        assert!(p.is_file(), "AUTH_JWT_MODULE={} is not a file", p.display());
+        return p;
+    }
+    let so = profile_dir().join("libngx_http_auth_jwt_module.so");
     assert!(
-        p.is_file(),
-        "{} is missing: run `cargo build -p ngx_http_auth_jwt_module` first",
-        p.display()
+        so.is_file(),
+        "the module {} is missing: run `cargo build -p ngx_http_auth_jwt_module` first \
+         (`cargo test --workspace` builds it too), or set AUTH_JWT_MODULE",
+        so.display()
     );
-    p
+    so
 }
 
 pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
         .collect();
     listeners
         .iter()
-        .map(|l| l.local_addr().unwrap().port())
+        .map(|l| l.local_addr().expect("local_addr").port())
         .collect()
 }
 
