@@ -11,7 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
-use auth_jwt_core::KeySet;
+use auth_jwt_core::{KeyError, KeySet, TokenType};
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{
     ngx_command_t, ngx_conf_full_name, ngx_conf_set_sec_slot, ngx_conf_t, ngx_http_add_variable,
@@ -55,18 +55,49 @@ struct Origin {
 /// child level can always override or turn off what it inherits.
 pub struct LocConf {
     pub auth: Option<Auth>,
+    /// The verification keys of the fixed key files in scope (possibly empty when the files
+    /// hold only decryption keys).
     pub keys: Option<Arc<KeySet>>,
-    /// The contents of this level's fixed key files, kept for `key_paths` (which combine them
-    /// with per-request files).
-    pub key_data: Arc<Vec<Vec<u8>>>,
+    /// The same files loaded with their decryption keys, for `auth_jwt_type encrypted` and
+    /// `nested` (see `LocConf::merge`).
+    pub dec_keys: Option<Arc<KeySet>>,
+    /// The contents of this level's fixed key files, kept for `key_paths` and `key_requests`
+    /// (which combine them with keys found per request) and for `dec_keys`.
+    pub key_data: Arc<Vec<KeyFile>>,
     /// `auth_jwt_key_file` names with variables, resolved per request (see `keyfiles`).
     pub key_paths: Option<Vec<NonNull<ngx_http_complex_value_t>>>,
+    /// `auth_jwt_key_request` URIs (see `keyrequest`).
+    pub key_requests: Option<Vec<NonNull<ngx_http_complex_value_t>>>,
+    /// `auth_jwt_key_cache`, seconds; `NGX_CONF_UNSET` until merged.
+    pub key_cache: time_t,
+    /// `auth_jwt_type`; `None` until merged (then `Signed` by default).
+    pub ty: Option<TokenType>,
     /// Seconds; `NGX_CONF_UNSET` until merged. Set by `ngx_conf_set_sec_slot`.
     pub leeway: time_t,
     pub require: Option<Vec<Require>>,
     /// `auth_jwt_cache`: `Some(None)` is `off`.
     pub cache: Option<Option<CacheConf>>,
     auth_origin: Option<Origin>,
+}
+
+/// One `auth_jwt_key_file` without variables, as read at configuration time.
+#[derive(Clone)]
+pub struct KeyFile {
+    pub path: String,
+    pub data: Vec<u8>,
+    /// Why the file holds no verification key (it holds decryption keys only): an error
+    /// unless `auth_jwt_type` is `encrypted` or `nested`.
+    verify_error: Option<String>,
+    /// `file:line` of the directive.
+    origin: String,
+}
+
+/// Loads a key file for tokens of type `ty`: decryption keys too unless `ty` is `signed`.
+pub fn parse_keys(data: &[u8], ty: TokenType) -> Result<(KeySet, Vec<String>), KeyError> {
+    match ty {
+        TokenType::Signed => KeySet::parse(data),
+        TokenType::Encrypted | TokenType::Nested => KeySet::parse_with_private(data),
+    }
 }
 
 /// `auth_jwt_cache zone=name:size [max_age=time];`
@@ -82,8 +113,12 @@ impl Default for LocConf {
         LocConf {
             auth: None,
             keys: None,
+            dec_keys: None,
             key_data: Arc::new(Vec::new()),
             key_paths: None,
+            key_requests: None,
+            key_cache: NGX_CONF_UNSET as time_t,
+            ty: None,
             leeway: NGX_CONF_UNSET as time_t,
             require: None,
             cache: None,
@@ -121,11 +156,62 @@ impl LocConf {
             };
             self.auth_origin = prev.auth_origin;
         }
-        // Key files (fixed or with variables) at this level replace the inherited ones.
+        // Key files (fixed or with variables) at this level replace the inherited ones;
+        // `auth_jwt_key_request` is inherited on its own, like any array directive of nginx.
         if self.keys.is_none() && self.key_paths.is_none() {
             self.keys = prev.keys.clone();
+            self.dec_keys = prev.dec_keys.clone();
             self.key_data = prev.key_data.clone();
             self.key_paths = prev.key_paths.clone();
+        }
+        if self.key_requests.is_none() {
+            self.key_requests = prev.key_requests.clone();
+        }
+        if self.key_cache == NGX_CONF_UNSET as time_t {
+            self.key_cache = if prev.key_cache == NGX_CONF_UNSET as time_t {
+                0
+            } else {
+                prev.key_cache
+            };
+        }
+        if self.ty.is_none() {
+            self.ty = prev.ty;
+        }
+        let ty = self.ty.unwrap_or(TokenType::Signed);
+        if ty != TokenType::Signed && self.dec_keys.is_none() && !self.key_data.is_empty() {
+            // Loaded once per level that needs them; child levels inherit the result.
+            let mut set = KeySet::new();
+            for file in self.key_data.iter() {
+                match parse_keys(&file.data, ty) {
+                    Ok((keys, _)) => set.extend(keys),
+                    Err(e) => {
+                        log_emerg(
+                            cf,
+                            format_args!(
+                                "auth_jwt_key_file: \"{}\": {e} (loading decryption keys for \
+                                 \"auth_jwt_type {}\")",
+                                file.path,
+                                ty.as_str()
+                            ),
+                        );
+                        return Err(());
+                    }
+                }
+            }
+            if !set.has_decryption_keys() {
+                let files: Vec<&str> = self.key_data.iter().map(|f| f.path.as_str()).collect();
+                log_emerg(
+                    cf,
+                    format_args!(
+                        "auth_jwt_type {}: no key in \"{}\" can decrypt a token; a JWK with its \
+                         private members, an \"oct\" JWK or a PEM PRIVATE KEY is needed",
+                        ty.as_str(),
+                        files.join("\", \"")
+                    ),
+                );
+                return Err(());
+            }
+            self.dec_keys = Some(Arc::new(set));
         }
         if self.leeway == NGX_CONF_UNSET as time_t {
             self.leeway = if prev.leeway == NGX_CONF_UNSET as time_t {
@@ -150,20 +236,53 @@ impl LocConf {
 
         // The server{} level itself (not a location) may leave the keys to its locations, as
         // NGINX Plus allows; a request that matches no location is then refused with 500.
-        if matches!(self.auth, Some(Auth::On { .. }))
-            && self.keys.is_none()
-            && self.key_paths.is_none()
-            && !is_server_level(cf)
-        {
-            let (file, line) = match self.auth_origin {
-                Some(o) => (o.file.to_string(), o.line),
-                None => (String::from("?"), 0),
-            };
+        let (file, line) = match self.auth_origin {
+            Some(o) => (o.file.to_string(), o.line),
+            None => (String::from("?"), 0),
+        };
+        if !matches!(self.auth, Some(Auth::On { .. })) {
+            return Ok(());
+        }
+        if self.key_paths.is_some() && self.key_requests.is_some() {
             log_emerg(
                 cf,
                 format_args!(
-                    "auth_jwt: \"auth_jwt\" is on but no \"auth_jwt_key_file\" is in scope; \
-                     add one at the same or an enclosing level in {file}:{line}"
+                    "auth_jwt: \"auth_jwt_key_file\" with variables and \"auth_jwt_key_request\" \
+                     cannot be combined for one location (\"auth_jwt\" in {file}:{line})"
+                ),
+            );
+            return Err(());
+        }
+        if ty == TokenType::Signed && self.keys.as_ref().is_some_and(|k| k.is_empty()) {
+            // Key files of decryption keys only (no verification key at all) are an error for
+            // signed tokens, reported with the reason the first one holds no verification key.
+            // Next to verification keys they are allowed (locations of several types may
+            // share key files) and unused here.
+            if let Some(f) = self.key_data.iter().find(|f| f.verify_error.is_some()) {
+                log_emerg(
+                    cf,
+                    format_args!(
+                        "auth_jwt_key_file: \"{}\": {} in {} (with \"auth_jwt_type encrypted\" \
+                         or \"nested\" it would be used to decrypt tokens)",
+                        f.path,
+                        f.verify_error.as_deref().unwrap_or_default(),
+                        f.origin
+                    ),
+                );
+                return Err(());
+            }
+        }
+        if self.keys.is_none()
+            && self.key_paths.is_none()
+            && self.key_requests.is_none()
+            && !is_server_level(cf)
+        {
+            log_emerg(
+                cf,
+                format_args!(
+                    "auth_jwt: \"auth_jwt\" is on but no \"auth_jwt_key_file\" or \
+                     \"auth_jwt_key_request\" is in scope; add one at the same or an enclosing \
+                     level in {file}:{line}"
                 ),
             );
             return Err(());
@@ -345,6 +464,59 @@ guarded_setters! {
     ngx_http_auth_jwt_require => set_require,
     ngx_http_auth_jwt_member_set => set_member,
     ngx_http_auth_jwt_cache => set_cache,
+    ngx_http_auth_jwt_key_request => set_key_request,
+    ngx_http_auth_jwt_type => set_type,
+}
+
+/// `auth_jwt_key_request uri;` (may repeat: every answer's keys are candidates).
+fn set_key_request(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with its context and our location configuration.
+    let (cf, lc) = unsafe { setter_args(cf, conf) };
+    let mut uri = cf.args()[1];
+    if !uri.as_bytes().starts_with(b"/") && !uri.as_bytes().starts_with(b"$") {
+        let v = uri.to_string();
+        return conf_error(
+            cf,
+            format_args!(
+                "auth_jwt_key_request: \"{v}\" is not a local URI: name a location of this \
+                 server, e.g. /jwks that proxy_passes to the key endpoint"
+            ),
+        );
+    }
+    let Some(cv) = cf.compile(&mut uri) else {
+        return NGX_CONF_ERROR;
+    };
+    lc.key_requests.get_or_insert_with(Vec::new).push(cv);
+    ptr::null_mut()
+}
+
+/// `auth_jwt_type signed | encrypted | nested;`
+fn set_type(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with its context and our location configuration.
+    let (cf, lc) = unsafe { setter_args(cf, conf) };
+    if lc.ty.is_some() {
+        return IS_DUPLICATE;
+    }
+    let arg = cf.args()[1];
+    match arg.to_str().ok().and_then(TokenType::from_name) {
+        Some(ty) => {
+            lc.ty = Some(ty);
+            ptr::null_mut()
+        }
+        None => {
+            let v = arg.to_string();
+            conf_error(
+                cf,
+                format_args!(
+                    "auth_jwt_type: invalid value \"{v}\": use signed, encrypted or nested"
+                ),
+            )
+        }
+    }
 }
 
 /// `auth_jwt string [token=$variable] | off;`
@@ -437,12 +609,36 @@ fn set_key_file(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void
             return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}"));
         }
     };
-    Arc::make_mut(&mut lc.key_data).push(data.clone());
     let (set, warnings) = match KeySet::parse(&data) {
         Ok(v) => v,
-        Err(e) => return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}")),
+        // A file of decryption keys only (for `auth_jwt_type encrypted`): its keys are loaded
+        // at merge time, when the type in force is known.
+        Err(e) => match KeySet::parse_with_private(&data) {
+            Ok((set, _)) if set.has_decryption_keys() => {
+                let o = cf.origin();
+                let origin = format!("{}:{}", o.file, o.line);
+                Arc::make_mut(&mut lc.key_data).push(KeyFile {
+                    path,
+                    data,
+                    verify_error: Some(e.to_string()),
+                    origin,
+                });
+                lc.keys.get_or_insert_with(|| Arc::new(KeySet::new()));
+                return ptr::null_mut();
+            }
+            _ => return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}")),
+        },
     };
+    let o = cf.origin();
+    let origin = format!("{}:{}", o.file, o.line);
+    Arc::make_mut(&mut lc.key_data).push(KeyFile {
+        path,
+        data,
+        verify_error: None,
+        origin,
+    });
     for w in warnings {
+        let path = lc.key_data.last().map_or("", |f| f.path.as_str());
         ngx_conf_log_error!(NGX_LOG_WARN, cf, "auth_jwt_key_file: \"{}\": {}", path, w);
     }
 
@@ -678,7 +874,7 @@ const fn cmd(
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
 /// The module's directives.
-pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 8] = [
+pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 11] = [
     cmd(
         c"auth_jwt",
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE12,
@@ -689,6 +885,24 @@ pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 8] = [
         c"auth_jwt_key_file",
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE1,
         ngx_http_auth_jwt_key_file,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_key_request",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE1,
+        ngx_http_auth_jwt_key_request,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_key_cache",
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_sec_slot,
+        mem::offset_of!(LocConf, key_cache),
+    ),
+    cmd(
+        c"auth_jwt_type",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE1,
+        ngx_http_auth_jwt_type,
         0,
     ),
     cmd(

@@ -2,19 +2,23 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
+use std::sync::Arc;
+
 use auth_jwt_core::{
-    bearer_token, is_truthy, verify, verify_cached, CacheUse, Rejection, Status, Validation,
+    bearer_token, is_truthy, verify, verify_cached, verify_typed, CacheUse, KeySet, Rejection,
+    Status, TokenType, Validation,
 };
 use ngx::ffi::{
     ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_int_t, ngx_list_push,
-    ngx_log_t, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_time, ngx_uint_t, NGX_DECLINED,
-    NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR, NGX_LOG_INFO,
-    NGX_OK,
+    ngx_log_t, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_time, ngx_uint_t, NGX_AGAIN,
+    NGX_DECLINED, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::HttpModuleLocationConf;
 
 use crate::cache::ShmCache;
 use crate::conf::{Auth, LocConf};
+use crate::keyrequest::{self, Keys};
 use crate::state::{self, RequestState};
 use crate::AuthJwtModule;
 
@@ -63,9 +67,32 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
 
-    // Key files with variables in their names: this request's set, parsed once per worker.
-    let dynamic = match &lc.key_paths {
-        Some(paths) => match crate::keyfiles::resolve(r, lc, paths, ngx_time() as i64) {
+    let ty = lc.ty.unwrap_or(TokenType::Signed);
+    let now = ngx_time() as i64;
+    // Keys found per request: from subrequests, or from key files with variables in their
+    // names (parsed once per worker).
+    let mut refreshable = false;
+    let dynamic: Option<Arc<KeySet>> = if let Some(uris) = &lc.key_requests {
+        match keyrequest::keys(r, lc, uris, now) {
+            Keys::Ready {
+                set,
+                refreshable: again,
+                warning,
+            } => {
+                if let Some(w) = warning {
+                    log(r, NGX_LOG_ERR, &format!("auth_jwt: {w}"));
+                }
+                refreshable = again;
+                Some(set)
+            }
+            Keys::Pending => return NGX_AGAIN as ngx_int_t,
+            Keys::Failed(e) => {
+                log(r, NGX_LOG_ERR, &format!("auth_jwt: {e} (error)"));
+                return internal_error(r);
+            }
+        }
+    } else if let Some(paths) = &lc.key_paths {
+        match crate::keyfiles::resolve(r, lc, paths, now) {
             Ok(set) => Some(set),
             Err(e) => {
                 log(
@@ -75,12 +102,17 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
                 );
                 return internal_error(r);
             }
-        },
-        None => None,
+        }
+    } else {
+        None
+    };
+    let fixed = match ty {
+        TokenType::Signed => lc.keys.as_deref(),
+        TokenType::Encrypted | TokenType::Nested => lc.dec_keys.as_deref(),
     };
     // Merge refuses `auth_jwt` without keys except at a server{}'s own level (requests that
     // match no location): fail closed.
-    let Some(keys) = dynamic.as_deref().or(lc.keys.as_deref()) else {
+    let Some(keys) = dynamic.as_deref().or(fixed) else {
         log(
             r,
             NGX_LOG_ERR,
@@ -89,7 +121,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         return internal_error(r);
     };
     let validation = Validation {
-        now: ngx_time() as i64,
+        now,
         leeway: lc.leeway,
     };
     let (result, cache) = match raw {
@@ -104,15 +136,34 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
             }),
             CacheUse::None,
         ),
-        t => match lc.cache {
-            Some(Some(c)) => {
+        t => match (ty, lc.cache) {
+            (TokenType::Signed, Some(Some(c))) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
                 let zone = unsafe { c.zone.as_ref() };
                 verify_cached(t, keys, &validation, &ShmCache { zone }, c.max_age)
             }
-            _ => (verify(t, keys, &validation), CacheUse::None),
+            (TokenType::Signed, _) => (verify(t, keys, &validation), CacheUse::None),
+            // Decryption yields the claims: there is no verdict to cache.
+            _ => (verify_typed(t, keys, &validation, ty), CacheUse::None),
         },
     };
+
+    // A kid the cached keys do not know: the key source may have rotated.
+    if refreshable && result.as_ref().is_err_and(|e| e.is_unknown_kid()) {
+        if let Some(uris) = &lc.key_requests {
+            match keyrequest::refresh(r, lc, uris, now) {
+                Some(Keys::Pending) => return NGX_AGAIN as ngx_int_t,
+                Some(Keys::Failed(e)) => {
+                    log(r, NGX_LOG_ERR, &format!("auth_jwt: {e} (error)"));
+                    return internal_error(r);
+                }
+                Some(Keys::Ready {
+                    warning: Some(w), ..
+                }) => log(r, NGX_LOG_ERR, &format!("auth_jwt: {w}")),
+                Some(Keys::Ready { warning: None, .. }) | None => {}
+            }
+        }
+    }
 
     let (status, token, rejection) = match result {
         Ok(token) => (Status::Valid, Some(token), None),

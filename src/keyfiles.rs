@@ -1,8 +1,9 @@
 //! `auth_jwt_key_file` with variables in the file name: resolved per request, parsed once.
 //!
 //! Each worker keeps the key sets it parsed, keyed by the location and the resolved file
-//! names. A cached set is used as is for one second; after that the files are `stat`ed again
-//! and re-read only when one of them changed (modification time or size). The cache holds at
+//! names. A cached set is used as is for `auth_jwt_key_cache` (at least one second); after
+//! that the files are `stat`ed again and re-read only when one of them changed (modification
+//! time or size). The cache holds at
 //! most [`MAX_ENTRIES`] sets; the least recently checked one makes room.
 
 use std::cell::RefCell;
@@ -12,10 +13,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use auth_jwt_core::KeySet;
+use auth_jwt_core::{KeySet, TokenType};
 use ngx::ffi::{ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_str_t};
 
-use crate::conf::LocConf;
+use crate::conf::{parse_keys, LocConf};
 
 const MAX_ENTRIES: usize = 128;
 
@@ -71,7 +72,7 @@ pub fn resolve(
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(e) = cache.get_mut(&key) {
-            if now.saturating_sub(e.checked) < 1 {
+            if now.saturating_sub(e.checked) < lc.key_cache.max(1) {
                 return Ok(e.set.clone());
             }
             let stamps = key
@@ -85,16 +86,21 @@ pub fn resolve(
             }
         }
         // The location's fixed key files, as read at configuration time.
+        let ty = lc.ty.unwrap_or(TokenType::Signed);
         let mut set = KeySet::new();
-        for data in lc.key_data.iter() {
-            let (keys, _) = KeySet::parse(data).map_err(|e| e.to_string())?;
-            set.extend(keys);
+        // They parsed at configuration time; a file of decryption keys only yields nothing
+        // for signed tokens.
+        for file in lc.key_data.iter() {
+            if let Ok((keys, _)) = parse_keys(&file.data, ty) {
+                set.extend(keys);
+            }
         }
         let mut stamps = Vec::with_capacity(key.1.len());
         for path in &key.1 {
             stamps.push(stamp(path)?);
             let data = fs::read(path).map_err(|e| format!("\"{path}\": {e}"))?;
-            let (keys, _warnings) = KeySet::parse(&data).map_err(|e| format!("\"{path}\": {e}"))?;
+            let (keys, _warnings) =
+                parse_keys(&data, ty).map_err(|e| format!("\"{path}\": {e}"))?;
             set.extend(keys);
         }
         let set = Arc::new(set);

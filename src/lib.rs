@@ -19,6 +19,7 @@ mod cache;
 mod conf;
 mod handler;
 mod keyfiles;
+mod keyrequest;
 mod state;
 mod variables;
 

@@ -647,4 +647,4 @@ qr/\[emerg\] .*auth_jwt: invalid parameter "\$arg_token": expected "token=\$vari
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*auth_jwt: "auth_jwt" is on but no "auth_jwt_key_file" is in scope; add one at the same or an enclosing level in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*auth_jwt: "auth_jwt" is on but no "auth_jwt_key_file" or "auth_jwt_key_request" is in scope; add one at the same or an enclosing level in \S+nginx\.conf:\d+/

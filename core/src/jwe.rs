@@ -382,7 +382,8 @@ pub fn decrypt(token: &[u8], keys: &KeySet) -> Result<Decrypted, Rejection> {
 /// - [`TokenType::Nested`]: [`decrypt`]; the JWE `cty`, if present, must be `JWT` (or
 ///   `application/jwt`, case-insensitively); the plaintext must be a compact JWS, which is
 ///   checked with [`crate::verify`] against the same key set (its signature keys) and is the
-///   returned [`Token`] (header, claims and `alg` of the JWS).
+///   returned [`Token`] (header, claims and `alg` of the JWS); as in NGINX Plus,
+///   [`Token::payload`] is the enclosed JWS itself (`$jwt_payload` of a nested token).
 pub fn verify_typed(
     token: &[u8],
     keys: &KeySet,
@@ -413,7 +414,10 @@ pub fn verify_typed(
             if plaintext.is_empty() {
                 return Err(malformed("nested token is empty"));
             }
-            jws::verify(&plaintext, keys, v)
+            let token = jws::verify(&plaintext, keys, v)?;
+            // A verified compact JWS is base64url and dots only, hence UTF-8.
+            let enclosed = String::from_utf8(plaintext).map_err(|_| malformed(PAYLOAD.utf8))?;
+            Ok(token.with_payload(enclosed))
         }
     }
 }

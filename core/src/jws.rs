@@ -59,6 +59,12 @@ impl Token {
         }
     }
 
+    /// The same token with another `payload` text (a nested token reports its enclosed JWS).
+    pub(crate) fn with_payload(mut self, payload: String) -> Self {
+        self.payload = payload;
+        self
+    }
+
     /// The JOSE header (for an encrypted JWT, the JWE protected header).
     pub fn header(&self) -> &Map<String, Value> {
         &self.header

@@ -420,10 +420,7 @@ impl KeySet {
                     indices.sort_unstable();
                 }
                 if indices.is_empty() {
-                    return Err(Rejection::new(
-                        Status::NoKey,
-                        "no key matches the token kid",
-                    ));
+                    return Err(Rejection::new(Status::NoKey, crate::UNKNOWN_KID));
                 }
                 indices
                     .into_iter()

@@ -150,9 +150,19 @@ pub struct Rejection {
     pub detail: &'static str,
 }
 
+/// The [`Rejection::detail`] of a token whose `kid` names no key of the set (and the set has
+/// no key without a `kid`): the case where fetching the keys again may help.
+pub(crate) const UNKNOWN_KID: &str = "no key matches the token kid";
+
 impl Rejection {
     pub(crate) const fn new(status: Status, detail: &'static str) -> Self {
         Rejection { status, detail }
+    }
+
+    /// Whether the token was refused only because its `kid` is not in the key set (a key
+    /// source that rotated may know it now).
+    pub fn is_unknown_kid(&self) -> bool {
+        self.status == Status::NoKey && self.detail == UNKNOWN_KID
     }
 }
 

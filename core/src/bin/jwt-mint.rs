@@ -4,7 +4,16 @@
 //! jwt-mint --key FILE [--hmac] [--alg ALG] [--kid K] [--sub S]
 //!          [--exp-in SECONDS | --exp UNIX] [--nbf UNIX] [--iat] [--iss I] [--aud A]
 //!          [--claim name=json-or-string ...] [--header name=json-or-string ...]
+//!          [--encrypt-to FILE [--secret] [--jwe-alg ALG] [--enc ENC] [--jwe-kid K]
+//!           [--encrypted | --nested]]
 //! ```
+//!
+//! With `--encrypt-to` the token is a JWE (for `auth_jwt_type`): `--nested` (the default)
+//! encrypts the signed JWT (`cty` `JWT`), `--encrypted` encrypts the claims themselves (then
+//! `--key` is not needed). The file is the recipient's PEM public (or private) key, or with
+//! `--secret` raw bytes used for `dir` or AES key wrap. `--jwe-alg` defaults to
+//! `RSA-OAEP-256` for RSA, `ECDH-ES+A256KW` for EC/X25519 and `A256KW` for secrets;
+//! `--enc` to `A256GCM`.
 //!
 //! `--key` is a PEM private key, or with `--hmac` a file whose raw bytes are
 //! the secret. Without `--alg` the algorithm follows the key (RS256, ES256/
@@ -17,12 +26,13 @@
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use auth_jwt_core::sign::{encode, SigningKey};
+use auth_jwt_core::sign::{encode, encrypt, EncryptionKey, SigningKey};
 use serde_json::{Map, Value};
 
 const USAGE: &str = "usage: jwt-mint --key FILE [--hmac] [--alg ALG] [--kid K] [--sub S] \
 [--exp-in SECONDS | --exp UNIX] [--nbf UNIX] [--iat] [--iss I] [--aud A] \
-[--claim name=json-or-string ...] [--header name=json-or-string ...]";
+[--claim name=json-or-string ...] [--header name=json-or-string ...] \
+[--encrypt-to FILE [--secret] [--jwe-alg ALG] [--enc ENC] [--jwe-kid K] [--encrypted | --nested]]";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -67,6 +77,12 @@ fn run(args: Vec<String>) -> Result<String, String> {
     let mut exp: Option<i64> = None;
     let mut nbf: Option<i64> = None;
     let mut iat = false;
+    let mut encrypt_to: Option<String> = None;
+    let mut secret = false;
+    let mut jwe_alg: Option<String> = None;
+    let mut enc = String::from("A256GCM");
+    let mut jwe_kid: Option<String> = None;
+    let mut nested = true;
 
     let mut it = args.into_iter();
     while let Some(opt) = it.next() {
@@ -90,6 +106,13 @@ fn run(args: Vec<String>) -> Result<String, String> {
             "--exp" => exp = Some(integer(&value()?, "--exp")?),
             "--nbf" => nbf = Some(integer(&value()?, "--nbf")?),
             "--iat" => iat = true,
+            "--encrypt-to" => encrypt_to = Some(value()?),
+            "--secret" => secret = true,
+            "--jwe-alg" => jwe_alg = Some(value()?),
+            "--enc" => enc = value()?,
+            "--jwe-kid" => jwe_kid = Some(value()?),
+            "--encrypted" => nested = false,
+            "--nested" => nested = true,
             "--claim" => {
                 let (n, v) = name_value(&value()?, "--claim")?;
                 claims.insert(n, v);
@@ -101,24 +124,6 @@ fn run(args: Vec<String>) -> Result<String, String> {
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
     }
-
-    let key_file = key_file.ok_or_else(|| format!("--key is required\n{USAGE}"))?;
-    let data = std::fs::read(&key_file).map_err(|e| format!("cannot read {key_file}: {e}"))?;
-    let key = if hmac {
-        if data.is_empty() {
-            return Err(format!("{key_file} is empty"));
-        }
-        SigningKey::hmac(&data)
-    } else {
-        SigningKey::from_pem(&data).map_err(|e| format!("{key_file}: {e}"))?
-    };
-    let alg = match alg {
-        Some(a) => a,
-        None => key
-            .default_alg()
-            .ok_or("cannot infer the algorithm from the key; give --alg")?
-            .to_owned(),
-    };
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -141,5 +146,61 @@ fn run(args: Vec<String>) -> Result<String, String> {
     if iat {
         claims.insert("iat".to_owned(), Value::from(now));
     }
-    encode(&alg, &Value::Object(header), &Value::Object(claims), &key)
+    let claims = Value::Object(claims);
+    let signed = |claims: &Value| -> Result<String, String> {
+        let key_file = key_file
+            .clone()
+            .ok_or_else(|| format!("--key is required\n{USAGE}"))?;
+        let data = std::fs::read(&key_file).map_err(|e| format!("cannot read {key_file}: {e}"))?;
+        let key = if hmac {
+            if data.is_empty() {
+                return Err(format!("{key_file} is empty"));
+            }
+            SigningKey::hmac(&data)
+        } else {
+            SigningKey::from_pem(&data).map_err(|e| format!("{key_file}: {e}"))?
+        };
+        let alg = match &alg {
+            Some(a) => a.clone(),
+            None => key
+                .default_alg()
+                .ok_or("cannot infer the algorithm from the key; give --alg")?
+                .to_owned(),
+        };
+        encode(&alg, &Value::Object(header.clone()), claims, &key)
+    };
+    let Some(to) = encrypt_to else {
+        return signed(&claims);
+    };
+    let data = std::fs::read(&to).map_err(|e| format!("cannot read {to}: {e}"))?;
+    let recipient = if secret {
+        EncryptionKey::secret(&data)
+    } else {
+        EncryptionKey::from_pem(&data).map_err(|e| format!("{to}: {e}"))?
+    };
+    let jwe_alg = match (jwe_alg, &recipient) {
+        (Some(a), _) => a,
+        (None, EncryptionKey::Secret(_)) => "A256KW".to_owned(),
+        (None, EncryptionKey::Public(p)) if p.id() == openssl::pkey::Id::RSA => {
+            "RSA-OAEP-256".to_owned()
+        }
+        (None, EncryptionKey::Public(_)) => "ECDH-ES+A256KW".to_owned(),
+    };
+    let mut jwe_header = Map::new();
+    if let Some(k) = jwe_kid {
+        jwe_header.insert("kid".to_owned(), Value::String(k));
+    }
+    let plaintext = if nested {
+        jwe_header.insert("cty".to_owned(), Value::String("JWT".to_owned()));
+        signed(&claims)?.into_bytes()
+    } else {
+        serde_json::to_vec(&claims).map_err(|e| e.to_string())?
+    };
+    encrypt(
+        &jwe_alg,
+        &enc,
+        &Value::Object(jwe_header),
+        &plaintext,
+        &recipient,
+    )
 }

@@ -1,0 +1,467 @@
+//! `auth_jwt_key_request`: keys fetched with subrequests, kept per worker for
+//! `auth_jwt_key_cache`.
+//!
+//! A request that needs keys starts a GET subrequest to each URI in turn (in memory, waited
+//! for: the worker serves other requests meanwhile) and its access handler returns
+//! `NGX_AGAIN`; nginx runs the handler again when a subrequest ends. The fetch in progress
+//! lives on the Rust heap, owned by a cleanup handler of the request pool.
+//!
+//! With `auth_jwt_key_cache time`, each worker keeps the key set of each (location, URIs):
+//! - fresh (younger than `time`): used as is;
+//! - a token whose `kid` is not in a fresh set makes its request fetch again, at most once per
+//!   [`KID_REFRESH`] seconds per key source (rotation at the IdP, not a fetch per bogus kid);
+//! - stale: the first request fetches; others keep using the stale set meanwhile;
+//! - a failed fetch with a set in hand keeps that set (logged at `error`) and is retried at
+//!   most once a second; a failed fetch without one is a 500.
+//!
+//! With `auth_jwt_key_cache 0` (the default, as in NGINX Plus) every request fetches.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::mem;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use auth_jwt_core::{KeySet, TokenType};
+use ngx::ffi::{
+    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_parse_unsafe_uri,
+    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
+    ngx_int_t, ngx_pcalloc, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t, NGX_ERROR,
+    NGX_HTTP_GET, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_IN_MEMORY,
+    NGX_HTTP_SUBREQUEST_WAITED, NGX_OK,
+};
+
+use crate::conf::{parse_keys, LocConf};
+
+/// A token with an unknown `kid` refetches a fresh set at most this often (seconds).
+pub const KID_REFRESH: i64 = 10;
+/// A fetch started this long ago (seconds) without an outcome is presumed lost (its request
+/// went away): another request may start one.
+const ABANDONED: i64 = 30;
+/// Cached key sets per worker.
+const MAX_ENTRIES: usize = 128;
+
+type CacheKey = (usize, Vec<String>);
+
+struct Entry {
+    set: Option<Arc<KeySet>>,
+    /// When `set` was fetched (unix seconds).
+    fetched: i64,
+    /// When the last fetch started.
+    attempted: i64,
+    in_flight: bool,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<CacheKey, Entry>> = RefCell::new(HashMap::new());
+}
+
+/// What the access handler gets.
+pub enum Keys {
+    /// The set to check the token with. `refreshable`: an unknown `kid` may trigger
+    /// [`refresh`]. `warning`: a failed fetch whose stale set is used (for the error log).
+    Ready {
+        set: Arc<KeySet>,
+        refreshable: bool,
+        warning: Option<String>,
+    },
+    /// A subrequest is running: return `NGX_AGAIN`.
+    Pending,
+    /// No usable keys: 500, with this text in the error log.
+    Failed(String),
+}
+
+/// The fetch of one request, owned by its pool.
+struct Fetch {
+    key: CacheKey,
+    /// Whether a finished fetch goes into the worker's cache.
+    cache: bool,
+    /// Index of the URI being fetched.
+    next: usize,
+    /// The subrequest in flight.
+    current: *mut ngx_http_request_t,
+    /// Its outcome, written by [`post_subrequest`] (the last call wins).
+    result: Option<Result<Vec<u8>, String>>,
+    bodies: Vec<Vec<u8>>,
+    /// Set once every URI answered: the request's key set.
+    finished: Option<Arc<KeySet>>,
+}
+
+/// The key set for this request, or a fetch in progress.
+pub fn keys(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    uris: &[NonNull<ngx_http_complex_value_t>],
+    now: i64,
+) -> Keys {
+    // SAFETY: the fetch belongs to this request's pool and no other reference to it is live.
+    if let Some(fetch) = unsafe { fetch_of(r, lc).as_mut() } {
+        return advance(r, lc, fetch, now);
+    }
+    let names = match evaluate(r, uris) {
+        Ok(n) => n,
+        Err(e) => return Keys::Failed(e),
+    };
+    let key = (lc as *const LocConf as usize, names);
+    let ttl = lc.key_cache;
+    if ttl > 0 {
+        let cached = CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            let e = c.get_mut(&key)?;
+            let set = e.set.clone()?;
+            if now.saturating_sub(e.fetched) < ttl {
+                let refreshable = !e.in_flight && now.saturating_sub(e.attempted) >= KID_REFRESH;
+                return Some(Keys::Ready {
+                    set,
+                    refreshable,
+                    warning: None,
+                });
+            }
+            let busy = if e.in_flight {
+                now.saturating_sub(e.attempted) < ABANDONED
+            } else {
+                // The last fetch failed a moment ago: do not hammer the key source.
+                now.saturating_sub(e.attempted) < 1
+            };
+            busy.then_some(Keys::Ready {
+                set,
+                refreshable: false,
+                warning: None,
+            })
+        });
+        if let Some(k) = cached {
+            return k;
+        }
+    }
+    start_fetch(r, key, ttl > 0, now)
+}
+
+/// After a token's `kid` was not found in a cached set: fetch again if allowed. Returns
+/// `Some(Keys::Pending)` when a fetch started.
+pub fn refresh(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    uris: &[NonNull<ngx_http_complex_value_t>],
+    now: i64,
+) -> Option<Keys> {
+    if !fetch_of(r, lc).is_null() {
+        return None;
+    }
+    let names = evaluate(r, uris).ok()?;
+    let key = (lc as *const LocConf as usize, names);
+    let allowed = CACHE.with(|c| {
+        c.borrow()
+            .get(&key)
+            .is_some_and(|e| !e.in_flight && now.saturating_sub(e.attempted) >= KID_REFRESH)
+    });
+    allowed.then(|| start_fetch(r, key, true, now))
+}
+
+fn evaluate(
+    r: &mut ngx_http_request_t,
+    uris: &[NonNull<ngx_http_complex_value_t>],
+) -> Result<Vec<String>, String> {
+    let mut names = Vec::with_capacity(uris.len());
+    for cv in uris {
+        let mut v = ngx_str_t::empty();
+        // SAFETY: a valid request and a complex value compiled at configuration time; on
+        // success `v` points into the request pool.
+        if unsafe { ngx_http_complex_value(r, cv.as_ptr(), &mut v) } != NGX_OK as ngx_int_t {
+            return Err("auth_jwt_key_request: cannot evaluate the URI".to_owned());
+        }
+        match v.to_str() {
+            Ok(s) if !s.is_empty() => names.push(s.to_owned()),
+            _ => return Err("auth_jwt_key_request: the URI is empty or not UTF-8".to_owned()),
+        }
+    }
+    Ok(names)
+}
+
+fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64) -> Keys {
+    let fetch = Box::new(Fetch {
+        key,
+        cache,
+        next: 0,
+        current: ptr::null_mut(),
+        result: None,
+        bodies: Vec::new(),
+        finished: None,
+    });
+    let Some(fetch) = attach(r, fetch) else {
+        return Keys::Failed("auth_jwt_key_request: out of memory".to_owned());
+    };
+    if fetch.cache {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= MAX_ENTRIES && !c.contains_key(&fetch.key) {
+                if let Some(oldest) = c
+                    .iter()
+                    .min_by_key(|(_, e)| e.attempted)
+                    .map(|(k, _)| k.clone())
+                {
+                    c.remove(&oldest);
+                }
+            }
+            let e = c.entry(fetch.key.clone()).or_insert(Entry {
+                set: None,
+                fetched: 0,
+                attempted: now,
+                in_flight: true,
+            });
+            e.attempted = now;
+            e.in_flight = true;
+        });
+    }
+    match subrequest(r, fetch) {
+        Ok(()) => Keys::Pending,
+        Err(e) => fail(fetch, e),
+    }
+}
+
+/// Called each time the handler runs while this request has a fetch.
+fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64) -> Keys {
+    if let Some(set) = &fetch.finished {
+        return Keys::Ready {
+            set: set.clone(),
+            refreshable: false,
+            warning: None,
+        };
+    }
+    // SAFETY: subrequests live in the main request's pool, as long as this fetch.
+    let done = unsafe { fetch.current.as_ref() }.is_some_and(|sr| sr.done() != 0);
+    if !done {
+        return Keys::Pending;
+    }
+    let uri = fetch.key.1.get(fetch.next).cloned().unwrap_or_default();
+    match fetch.result.take() {
+        Some(Ok(body)) => fetch.bodies.push(body),
+        Some(Err(e)) => return fail(fetch, format!("\"{uri}\": {e}")),
+        None => {
+            return fail(
+                fetch,
+                format!("\"{uri}\": the subrequest ended without an answer"),
+            )
+        }
+    }
+    fetch.next += 1;
+    if fetch.next < fetch.key.1.len() {
+        return match subrequest(r, fetch) {
+            Ok(()) => Keys::Pending,
+            Err(e) => fail(fetch, e),
+        };
+    }
+
+    // Every URI answered: the location's fixed key files, then the answers, in order.
+    let ty = lc.ty.unwrap_or(TokenType::Signed);
+    let mut set = KeySet::new();
+    for file in lc.key_data.iter() {
+        // They parsed at configuration time (a file of decryption keys only yields nothing
+        // for signed tokens).
+        if let Ok((keys, _)) = parse_keys(&file.data, ty) {
+            set.extend(keys);
+        }
+    }
+    for (uri, body) in fetch.key.1.iter().zip(&fetch.bodies) {
+        match parse_keys(body, ty) {
+            Ok((keys, _)) => set.extend(keys),
+            Err(e) => return fail(fetch, format!("\"{uri}\": {e}")),
+        }
+    }
+    let set = Arc::new(set);
+    fetch.bodies = Vec::new();
+    fetch.finished = Some(set.clone());
+    if fetch.cache {
+        CACHE.with(|c| {
+            if let Some(e) = c.borrow_mut().get_mut(&fetch.key) {
+                e.set = Some(set.clone());
+                e.fetched = now;
+                e.in_flight = false;
+            }
+        });
+    }
+    Keys::Ready {
+        set,
+        refreshable: false,
+        warning: None,
+    }
+}
+
+/// A fetch failed: keep a cached set if there is one, else 500.
+fn fail(fetch: &mut Fetch, error: String) -> Keys {
+    let error = format!("auth_jwt_key_request: {error}");
+    let stale = if fetch.cache {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            let e = c.get_mut(&fetch.key)?;
+            e.in_flight = false;
+            e.set.clone()
+        })
+    } else {
+        None
+    };
+    match stale {
+        Some(set) => {
+            fetch.finished = Some(set.clone());
+            Keys::Ready {
+                set,
+                refreshable: false,
+                warning: Some(format!("{error}; keeping the keys fetched before")),
+            }
+        }
+        None => Keys::Failed(error),
+    }
+}
+
+/// Starts the GET subrequest for `fetch.key.1[fetch.next]`.
+fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), String> {
+    let Some(name) = fetch.key.1.get(fetch.next).cloned() else {
+        return Err("no URI left to fetch".to_owned());
+    };
+    let oom = || "out of memory".to_owned();
+    // SAFETY: every pointer passed to nginx is either this request's, allocated from its
+    // pool here, or `fetch` (owned by the same pool, so it outlives the subrequest and its
+    // post_subrequest callback). The subrequest `sr` is fully initialised by
+    // ngx_http_subrequest; only plain fields of it are changed afterwards.
+    unsafe {
+        let data = ngx_pnalloc(r.pool, name.len()).cast::<u8>();
+        if data.is_null() {
+            return Err(oom());
+        }
+        ptr::copy_nonoverlapping(name.as_ptr(), data, name.len());
+        let mut uri = ngx_str_t {
+            len: name.len(),
+            data,
+        };
+        let mut args = ngx_str_t::empty();
+        let mut flags: ngx_uint_t = 0;
+        if ngx_http_parse_unsafe_uri(r, &mut uri, &mut args, &mut flags) != NGX_OK as ngx_int_t {
+            return Err(format!("\"{name}\": unsafe URI"));
+        }
+        let ps = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_post_subrequest_t>())
+            .cast::<ngx_http_post_subrequest_t>();
+        let Some(ps) = ps.as_mut() else {
+            return Err(oom());
+        };
+        ps.handler = Some(post_subrequest);
+        ps.data = ptr::from_mut(fetch).cast();
+        let mut sr: *mut ngx_http_request_t = ptr::null_mut();
+        let rc = ngx_http_subrequest(
+            r,
+            &mut uri,
+            &mut args,
+            &mut sr,
+            ps,
+            (NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_WAITED) as ngx_uint_t,
+        );
+        let Some(s) = sr.as_mut() else {
+            return Err(format!("\"{name}\": cannot create the subrequest"));
+        };
+        if rc != NGX_OK as ngx_int_t {
+            return Err(format!("\"{name}\": cannot create the subrequest"));
+        }
+        // A GET without the client's body, whatever the client's method was.
+        s.method = NGX_HTTP_GET as ngx_uint_t;
+        s.method_name = ngx_str_t {
+            len: 3,
+            data: c"GET".as_ptr().cast_mut().cast(),
+        };
+        let body = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_request_body_t>());
+        if body.is_null() {
+            return Err(oom());
+        }
+        s.request_body = body.cast();
+        s.headers_in.content_length_n = -1;
+        s.headers_in.content_length = ptr::null_mut();
+        s.headers_in.set_chunked(0);
+        fetch.current = sr;
+        fetch.result = None;
+    }
+    Ok(())
+}
+
+/// Records the subrequest's answer. nginx may call it more than once for one subrequest (an
+/// error status, then the error page): the last call wins.
+unsafe extern "C" fn post_subrequest(
+    sr: *mut ngx_http_request_t,
+    data: *mut c_void,
+    rc: ngx_int_t,
+) -> ngx_int_t {
+    // SAFETY: `data` is the fetch registered in `subrequest`, alive as long as the main
+    // request's pool; `sr` is the subrequest nginx is finalising.
+    let (Some(fetch), Some(sr)) = (unsafe { data.cast::<Fetch>().as_mut() }, unsafe {
+        sr.as_ref()
+    }) else {
+        return rc;
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if rc == NGX_ERROR as ngx_int_t {
+            return Err("the subrequest failed".to_owned());
+        }
+        let status = if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+            rc as ngx_uint_t
+        } else {
+            sr.headers_out.status
+        };
+        if status != 200 {
+            return Err(format!("answered with status {status}, expected 200"));
+        }
+        // SAFETY: an in-memory subrequest's output is one buffer in `out` (nginx's postpone
+        // filter), in the request pool.
+        let body = unsafe {
+            match sr.out.as_ref().and_then(|cl| cl.buf.as_ref()) {
+                Some(b) if !b.pos.is_null() && b.last >= b.pos => {
+                    std::slice::from_raw_parts(b.pos, b.last.offset_from(b.pos) as usize)
+                }
+                _ => &[],
+            }
+        };
+        if body.is_empty() {
+            return Err("answered with an empty body".to_owned());
+        }
+        Ok(body.to_vec())
+    }));
+    fetch.result = Some(outcome.unwrap_or_else(|_| Err("internal error".to_owned())));
+    rc
+}
+
+unsafe extern "C" fn cleanup(data: *mut c_void) {
+    if !data.is_null() {
+        // SAFETY: `data` is the pointer produced by `Box::into_raw` in `attach`, and the pool
+        // runs each cleanup exactly once.
+        drop(unsafe { Box::from_raw(data.cast::<Fetch>()) });
+    }
+}
+
+fn attach<'a>(r: &mut ngx_http_request_t, fetch: Box<Fetch>) -> Option<&'a mut Fetch> {
+    // SAFETY: the request pool is valid; the cleanup owns the box from here on.
+    unsafe {
+        let cln = ngx_pool_cleanup_add(r.pool, 0).as_mut()?;
+        let raw = Box::into_raw(fetch);
+        cln.handler = Some(cleanup);
+        cln.data = raw.cast();
+        raw.as_mut()
+    }
+}
+
+/// This request's fetch for the location `lc`, found through its pool cleanup (null when
+/// there is none; an internal redirect may have left one for another location).
+fn fetch_of(r: &ngx_http_request_t, lc: &LocConf) -> *mut Fetch {
+    let owner = lc as *const LocConf as usize;
+    // SAFETY: the cleanup list of a live pool is a valid singly linked list; our entries
+    // hold a live `Fetch`.
+    unsafe {
+        let ours: unsafe extern "C" fn(*mut c_void) = cleanup;
+        let mut c = (*r.pool).cleanup;
+        while let Some(cl) = c.as_ref() {
+            if cl.handler.is_some_and(|h| ptr::fn_addr_eq(h, ours)) {
+                let f = cl.data.cast::<Fetch>();
+                if f.as_ref().is_some_and(|f| f.key.0 == owner) {
+                    return f;
+                }
+            }
+            c = cl.next;
+        }
+    }
+    ptr::null_mut()
+}
