@@ -72,7 +72,10 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     // Keys found per request: from subrequests, or from key files with variables in their
     // names (parsed once per worker).
     let mut refreshable = false;
-    let dynamic: Option<Arc<KeySet>> = if let Some(uris) = &lc.key_requests {
+    // A request without a token needs no keys: it does not make key subrequests.
+    let dynamic: Option<Arc<KeySet>> = if raw.is_empty() && lc.key_requests.is_some() {
+        None
+    } else if let Some(uris) = &lc.key_requests {
         match keyrequest::keys(r, lc, uris, now) {
             Keys::Ready {
                 set,
@@ -112,14 +115,15 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     };
     // Merge refuses `auth_jwt` without keys except at a server{}'s own level (requests that
     // match no location): fail closed.
-    let Some(keys) = dynamic.as_deref().or(fixed) else {
+    let keys = dynamic.as_deref().or(fixed);
+    if keys.is_none() && !(raw.is_empty() && lc.key_requests.is_some()) {
         log(
             r,
             NGX_LOG_ERR,
             "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
         );
         return internal_error(r);
-    };
+    }
     let validation = Validation {
         now,
         leeway: lc.leeway,
@@ -136,15 +140,17 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
             }),
             CacheUse::None,
         ),
-        t => match (ty, lc.cache) {
-            (TokenType::Signed, Some(Some(c))) => {
+        t => match (ty, lc.cache, keys) {
+            // Not reached: a token without keys was answered with 500 above.
+            (_, _, None) => return internal_error(r),
+            (TokenType::Signed, Some(Some(c)), Some(keys)) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
                 let zone = unsafe { c.zone.as_ref() };
                 verify_cached(t, keys, &validation, &ShmCache { zone }, c.max_age)
             }
-            (TokenType::Signed, _) => (verify(t, keys, &validation), CacheUse::None),
+            (TokenType::Signed, _, Some(keys)) => (verify(t, keys, &validation), CacheUse::None),
             // Decryption yields the claims: there is no verdict to cache.
-            _ => (verify_typed(t, keys, &validation, ty), CacheUse::None),
+            (_, _, Some(keys)) => (verify_typed(t, keys, &validation, ty), CacheUse::None),
         },
     };
 

@@ -171,7 +171,14 @@ fn evaluate(
             return Err("auth_jwt_key_request: cannot evaluate the URI".to_owned());
         }
         match v.to_str() {
-            Ok(s) if !s.is_empty() => names.push(s.to_owned()),
+            // Only a location of this server: a URI from a variable is checked here.
+            Ok(s) if s.starts_with('/') => names.push(s.to_owned()),
+            Ok(s) if !s.is_empty() => {
+                return Err(format!(
+                    "auth_jwt_key_request: \"{}\" is not a local URI",
+                    s.escape_debug()
+                ))
+            }
             _ => return Err("auth_jwt_key_request: the URI is empty or not UTF-8".to_owned()),
         }
     }
@@ -396,7 +403,7 @@ unsafe extern "C" fn post_subrequest(
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if rc == NGX_ERROR as ngx_int_t {
-            return Err("the subrequest failed".to_owned());
+            return Err("the subrequest failed (see the previous error line)".to_owned());
         }
         let status = if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             rc as ngx_uint_t
@@ -422,6 +429,8 @@ unsafe extern "C" fn post_subrequest(
         Ok(body.to_vec())
     }));
     fetch.result = Some(outcome.unwrap_or_else(|_| Err("internal error".to_owned())));
+    // On NGX_ERROR nginx terminates the whole request, as with auth_request or SSI: the client
+    // sees the connection close (e.g. after "too big subrequest response"), never a pass.
     rc
 }
 

@@ -363,3 +363,115 @@ Authorization: Bearer eyJhbGciOiJBMjU2S1ciLCJlbmMiOiJBMjU2R0NNIn0.Sxi39jyx6uXLTO
 --- error_code: 200
 --- response_body
 sub=dave
+
+
+
+=== TEST 14: an answer larger than subrequest_output_buffer_size: nginx closes the connection (never a pass)
+--- config
+    location /t {
+        auth_jwt "kr";
+        auth_jwt_key_request /_jwks;
+        try_files /no-such-file @ok;
+    }
+    location = /_jwks {
+        internal;
+        subrequest_output_buffer_size 128;
+        alias $TEST_NGINX_HTML_DIR/rsa.jwk;
+    }
+    location @ok {
+        return 200 "ok\n";
+    }
+--- user_files eval
+main::key_files("rsa.jwk")
+--- request
+GET /t
+--- more_headers
+Authorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.WDa3L8iUEWSTlm8VjzHMmQpsJa-sk_D4okdYSPXdGFAQLZxiJqntsL2LucxNUR9Ha6HbvNKQV54-i0VAIMIKiMmaleeNPuurpNj_Q5V1zs8aEmWAETD0qPb0qufarBkPft2EvH7zJv1IHT8VqMZoYRxsQxYCkADxD9YQdijWP4zCpbrTzKO64RzMoAx_dH0pxV9G8rXLUpQa3Rtf0XNlLV9wf5buqvGYW55xqgQOmfxuWlbwYkcTzvVQpGHbQnSv-pj_NZ3i_7eCAKt7h228k_1EJGfDksMguo8lBzIxtM4k5MZr154CwaZ1c9aGDEvhj5oGvppOsleSe3eNDjr97g
+--- ignore_response
+--- error_log eval
+qr/\[error\] .*too big subrequest response: \d+ .*subrequest: "\/_jwks"/
+--- no_error_log
+[alert]
+
+
+
+=== TEST 15: requests without a token make no key subrequest
+--- config
+    location /t {
+        auth_jwt "kr";
+        auth_jwt_key_request /_jwks;
+        try_files /no-such-file @ok;
+    }
+    location = /_jwks {
+        internal;
+        log_subrequest on;
+        access_log $TEST_NGINX_HTML_DIR/fetches.log;
+        alias $TEST_NGINX_HTML_DIR/rsa.jwk;
+    }
+    location = /fetches {
+        default_type text/plain;
+        alias $TEST_NGINX_HTML_DIR/fetches.log;
+    }
+    location @ok {
+        return 200 "ok\n";
+    }
+--- user_files eval
+main::key_files("rsa.jwk")
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /fetches"]
+--- more_headers eval
+["", "Authorization: Basic Zm9vOmJhcg==", "Authorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.WDa3L8iUEWSTlm8VjzHMmQpsJa-sk_D4okdYSPXdGFAQLZxiJqntsL2LucxNUR9Ha6HbvNKQV54-i0VAIMIKiMmaleeNPuurpNj_Q5V1zs8aEmWAETD0qPb0qufarBkPft2EvH7zJv1IHT8VqMZoYRxsQxYCkADxD9YQdijWP4zCpbrTzKO64RzMoAx_dH0pxV9G8rXLUpQa3Rtf0XNlLV9wf5buqvGYW55xqgQOmfxuWlbwYkcTzvVQpGHbQnSv-pj_NZ3i_7eCAKt7h228k_1EJGfDksMguo8lBzIxtM4k5MZr154CwaZ1c9aGDEvhj5oGvppOsleSe3eNDjr97g", ""]
+--- error_code eval
+[401, 401, 200, 200]
+--- response_body_like eval
+["", "", "ok", qr/\A[^\n]+\n\z/]
+
+
+
+=== TEST 16: a URI from a variable must be local too: 500 otherwise
+--- config
+    location /t {
+        auth_jwt "kr";
+        auth_jwt_key_request $http_x_keys;
+        try_files /no-such-file @ok;
+    }
+    location = /_jwks {
+        internal;
+        alias $TEST_NGINX_HTML_DIR/rsa.jwk;
+    }
+    location @ok {
+        return 200 "ok\n";
+    }
+--- user_files eval
+main::key_files("rsa.jwk")
+--- request
+GET /t
+--- more_headers eval
+"X-Keys: http://evil.example/keys\nAuthorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.WDa3L8iUEWSTlm8VjzHMmQpsJa-sk_D4okdYSPXdGFAQLZxiJqntsL2LucxNUR9Ha6HbvNKQV54-i0VAIMIKiMmaleeNPuurpNj_Q5V1zs8aEmWAETD0qPb0qufarBkPft2EvH7zJv1IHT8VqMZoYRxsQxYCkADxD9YQdijWP4zCpbrTzKO64RzMoAx_dH0pxV9G8rXLUpQa3Rtf0XNlLV9wf5buqvGYW55xqgQOmfxuWlbwYkcTzvVQpGHbQnSv-pj_NZ3i_7eCAKt7h228k_1EJGfDksMguo8lBzIxtM4k5MZr154CwaZ1c9aGDEvhj5oGvppOsleSe3eNDjr97g"
+--- error_code: 500
+--- error_log eval
+qr/\[error\] .*auth_jwt: auth_jwt_key_request: "http:\/\/evil\.example\/keys" is not a local URI \(error\)/
+
+
+
+=== TEST 17: a URI from a variable naming a local location
+--- config
+    location /t {
+        auth_jwt "kr";
+        auth_jwt_key_request $http_x_keys;
+        try_files /no-such-file @ok;
+    }
+    location = /_jwks {
+        internal;
+        alias $TEST_NGINX_HTML_DIR/rsa.jwk;
+    }
+    location @ok {
+        return 200 "ok\n";
+    }
+--- user_files eval
+main::key_files("rsa.jwk")
+--- request
+GET /t
+--- more_headers eval
+"X-Keys: /_jwks\nAuthorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.WDa3L8iUEWSTlm8VjzHMmQpsJa-sk_D4okdYSPXdGFAQLZxiJqntsL2LucxNUR9Ha6HbvNKQV54-i0VAIMIKiMmaleeNPuurpNj_Q5V1zs8aEmWAETD0qPb0qufarBkPft2EvH7zJv1IHT8VqMZoYRxsQxYCkADxD9YQdijWP4zCpbrTzKO64RzMoAx_dH0pxV9G8rXLUpQa3Rtf0XNlLV9wf5buqvGYW55xqgQOmfxuWlbwYkcTzvVQpGHbQnSv-pj_NZ3i_7eCAKt7h228k_1EJGfDksMguo8lBzIxtM4k5MZr154CwaZ1c9aGDEvhj5oGvppOsleSe3eNDjr97g"
+--- error_code: 200

@@ -183,6 +183,21 @@ fn jwk_alg_from_name(name: &str, mode: Mode) -> Option<JwkAlg> {
         .or_else(|| Enc::from_name(name).map(|e| JwkAlg::Jwe(JweRestriction::Enc(e))))
 }
 
+/// Whether `name` is a JWE `alg` or `enc` name (RFC 7518 §4.1, §5.1), supported or not.
+fn is_jwe_alg_name(name: &str) -> bool {
+    KeyMgmt::from_name(name).is_some()
+        || Enc::from_name(name).is_some()
+        || matches!(
+            name,
+            "RSA1_5"
+                | "RSA-OAEP-384"
+                | "RSA-OAEP-512"
+                | "PBES2-HS256+A128KW"
+                | "PBES2-HS384+A192KW"
+                | "PBES2-HS512+A256KW"
+        )
+}
+
 /// Whether a decryption key of this kind may serve the JWK `alg` restriction.
 fn secret_fits(secret: &Secret, r: JweRestriction) -> bool {
     match (r, secret) {
@@ -525,6 +540,20 @@ fn parse_jwk(
         Some(_) => return Err(err("key_ops is not an array".to_owned())),
     };
     let kid = opt_str(obj, "kid", n)?.map(str::to_owned);
+    // A JWE key (alg `RSA-OAEP`, `ECDH-ES`, ... without `"use":"enc"`, as some IdPs publish
+    // next to their signing keys) is skipped for signatures like a `use` `enc` key, so that
+    // one such key does not make a whole JWKS unusable.
+    if mode == Mode::Verify {
+        if let Some(name) = opt_str(obj, "alg", n)? {
+            if is_jwe_alg_name(name) {
+                warnings.push(format!(
+                    "JWK #{n} has the JWE alg {} and is ignored for signatures",
+                    quote(name)
+                ));
+                return Ok(None);
+            }
+        }
+    }
     let jwk_alg = match opt_str(obj, "alg", n)? {
         None => None,
         Some(name) => Some(

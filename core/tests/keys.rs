@@ -418,8 +418,23 @@ fn jwk_alg_must_fit_the_key() {
         );
     }
     let mut jwk = rsa().jwk();
+    // A JWE key without "use": skipped for signatures, like a "use": "enc" key...
     jwk["alg"] = json!("RSA-OAEP");
-    assert_eq!(parse_json_err(&jwk), "JWK #1: unsupported alg \"RSA-OAEP\"");
+    assert_eq!(
+        parse_json_err(&jwk),
+        "no usable key found: every key in the file was skipped (JWK #1 has the JWE alg \
+         \"RSA-OAEP\" and is ignored for signatures)"
+    );
+    // ... so that it does not make an IdP's whole JWKS unusable.
+    let mut sig = rsa().jwk();
+    sig["alg"] = json!("RS256");
+    let set = json!({"keys": [jwk.clone(), sig]}).to_string();
+    let (keys, warnings) = KeySet::parse(set.as_bytes()).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        warnings,
+        ["JWK #1 has the JWE alg \"RSA-OAEP\" and is ignored for signatures"]
+    );
     jwk["alg"] = json!("none");
     assert_eq!(parse_json_err(&jwk), "JWK #1: unsupported alg \"none\"");
     jwk["alg"] = json!("rs256");
