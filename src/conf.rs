@@ -88,6 +88,8 @@ pub struct KeyFile {
     /// Why the file holds no verification key (it holds decryption keys only): an error
     /// unless `auth_jwt_type` is `encrypted` or `nested`.
     verify_error: Option<String>,
+    /// The warnings already reported when the file was read.
+    verify_warnings: Vec<String>,
     /// `file:line` of the directive.
     origin: String,
 }
@@ -183,7 +185,27 @@ impl LocConf {
             let mut set = KeySet::new();
             for file in self.key_data.iter() {
                 match parse_keys(&file.data, ty) {
-                    Ok((keys, _)) => set.extend(keys),
+                    Ok((keys, warnings)) => {
+                        // Only what loading the decryption keys adds (e.g. an `oct` key that
+                        // fits no JWE algorithm); the rest was said when the file was read.
+                        for w in warnings
+                            .iter()
+                            .filter(|w| !file.verify_warnings.contains(w))
+                        {
+                            log_conf(
+                                cf,
+                                NGX_LOG_WARN,
+                                format_args!(
+                                    "auth_jwt_key_file: \"{}\": {w} (loading decryption keys \
+                                     for \"auth_jwt_type {}\") in {}",
+                                    file.path,
+                                    ty.as_str(),
+                                    file.origin
+                                ),
+                            );
+                        }
+                        set.extend(keys)
+                    }
                     Err(e) => {
                         log_emerg(
                             cf,
@@ -317,11 +339,16 @@ fn is_server_level(cf: &ngx_conf_t) -> bool {
 /// Logs at `emerg` without nginx's automatic " in file:line" (used where the current line is
 /// not the one at fault).
 fn log_emerg(cf: &mut ngx_conf_t, msg: fmt::Arguments) {
+    log_conf(cf, NGX_LOG_EMERG, msg)
+}
+
+/// Logs at `level` without nginx's automatic " in file:line".
+fn log_conf(cf: &mut ngx_conf_t, level: u32, msg: fmt::Arguments) {
     let text = msg.to_string();
     // SAFETY: `cf.log` is the valid configuration log; "%*s" reads exactly `len` bytes.
     unsafe {
         ngx_log_error_core(
-            NGX_LOG_EMERG as ngx_uint_t,
+            level as ngx_uint_t,
             cf.log,
             0,
             c"%*s".as_ptr(),
@@ -621,6 +648,7 @@ fn set_key_file(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void
                     path,
                     data,
                     verify_error: Some(e.to_string()),
+                    verify_warnings: Vec::new(),
                     origin,
                 });
                 lc.keys.get_or_insert_with(|| Arc::new(KeySet::new()));
@@ -635,6 +663,7 @@ fn set_key_file(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void
         path,
         data,
         verify_error: None,
+        verify_warnings: warnings.clone(),
         origin,
     });
     for w in warnings {

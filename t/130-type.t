@@ -311,3 +311,30 @@ main::key_files("rsa2.key")
 [200, 200]
 --- response_body eval
 ["sub=alice cache=\n", "sub=alice cache=\n"]
+
+
+
+=== TEST 13: what loading the decryption keys finds is reported at startup (an oct key of no JWE size)
+--- config
+    location /t {
+        auth_jwt "jwe";
+        auth_jwt_type encrypted;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/two.jwks;
+        try_files /no-such-file @ok;
+    }
+    location @ok {
+        return 200 "sub=$jwt_claim_sub\n";
+    }
+--- user_files
+>>> two.jwks
+{"keys": [{"kty": "oct", "use": "enc", "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},
+          {"kty": "oct", "use": "enc", "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM"}]}
+--- request
+GET /t
+--- more_headers
+Authorization: Bearer eyJhbGciOiJBMjU2S1ciLCJlbmMiOiJBMjU2R0NNIn0.Sxi39jyx6uXLTOrBSxDaw1t7piNqqc11p0RgKXTrPYPXw5AaY4Q3KQ.mJWy9qIsD_yccQTF.qHVZvxb-qfBSvdxhzNYBReXxad-UiH5wMPVRhW_aAw.8FQoXXCbu26d-7SXnIZN3w
+--- error_code: 200
+--- response_body
+sub=dave
+--- error_log eval
+qr/\[warn\] .*auth_jwt_key_file: "\S+\/two\.jwks": JWK #2: oct key of 20 bytes fits no JWE algorithm .* \(loading decryption keys for "auth_jwt_type encrypted"\) in \S+nginx\.conf:\d+/
