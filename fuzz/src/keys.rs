@@ -7,6 +7,7 @@
 //! openssl req -new -x509 -key rsa.key -subj /CN=fuzz-test-only -days 36500 -out rsa.crt
 //! openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve -out ec.key
 //! openssl genpkey -algorithm ED25519 -out ed.key
+//! openssl genpkey -algorithm X25519 -out x25519.key          # jwe target (ECDH-ES)
 //! openssl pkey -in X.key -pubout -out X.pub; openssl rand 32 > hmac.bin
 //! ```
 
@@ -106,6 +107,20 @@ MC4CAQAwBQYDK2VwBCIEIOwpFI9N29tNOZqxC49w5EXTSYDRAGrWNaf4kON1+99Z\n\
 pub const ED25519_PUBLIC_PEM: &str = "\
 -----BEGIN PUBLIC KEY-----\n\
 MCowBQYDK2VwAyEAAZAY6cew8PhMjRqYZv9ZN+lfzedJ2VUhrGqfLxm0Mkc=\n\
+-----END PUBLIC KEY-----\n\
+";
+
+/// X25519 private key (PKCS#8), a decryption key of the `jwe` target (ECDH-ES*).
+pub const X25519_PRIVATE_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MC4CAQAwBQYDK2VuBCIEIABibbBxTOHlxK+s7QgQBzYTOMmnOYARLC15U1ryr8Be\n\
+-----END PRIVATE KEY-----\n\
+";
+
+/// Its public key (SPKI).
+pub const X25519_PUBLIC_PEM: &str = "\
+-----BEGIN PUBLIC KEY-----\n\
+MCowBQYDK2VuAyEA89YxkcbTX/RWDgTXXx4MdydLi7l/qd6UAhc0ISDaHl8=\n\
 -----END PUBLIC KEY-----\n\
 ";
 

@@ -1,9 +1,10 @@
 //! Shared harness code for the `cargo fuzz` targets of `auth-jwt-core`.
 //!
-//! The targets in `fuzz_targets/` are one-liners that call [`fuzz_verify`] and
-//! [`fuzz_keys`]; keeping the logic here lets `cargo test` (on stable, without
-//! libFuzzer) replay every committed seed through exactly the same code, and
-//! lets `tests/seeds.rs` write seeds in the input layout described below.
+//! The targets in `fuzz_targets/` are one-liners that call [`fuzz_verify`],
+//! [`fuzz_keys`] and [`fuzz_jwe`]; keeping the logic here lets `cargo test` (on
+//! stable, without libFuzzer) replay every committed seed through exactly the same
+//! code, and lets `tests/seeds.rs` write seeds in the input layout described below
+//! (the `jwe` layout and oracles are in [`jwe`]).
 //!
 //! # `verify` input layout
 //!
@@ -37,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod jwe;
 pub mod keys;
 
 use std::sync::OnceLock;
@@ -47,6 +49,8 @@ use auth_jwt_core::{
     MAX_TOKEN_LEN,
 };
 use serde_json::{json, Map, Value};
+
+pub use jwe::fuzz_jwe;
 
 /// `now` of the fixed Validation (2023-11-14), with leeway 0.
 pub const FIXED_NOW: i64 = 1_700_000_000;
@@ -219,7 +223,7 @@ pub fn verify_input(selector: u8, now: i64, leeway: i64, body: &[u8]) -> Vec<u8>
     v
 }
 
-fn i64_at(data: &[u8], at: usize) -> i64 {
+pub(crate) fn i64_at(data: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];
     for (i, slot) in b.iter_mut().enumerate() {
         *slot = data.get(at + i).copied().unwrap_or(0);
@@ -316,7 +320,7 @@ fn is_claims_stage(s: Status) -> bool {
 }
 
 /// Results under two Validations may differ only in the claim checks.
-fn check_same_but_time(a: &Result<Token, Rejection>, b: &Result<Token, Rejection>) {
+pub(crate) fn check_same_but_time(a: &Result<Token, Rejection>, b: &Result<Token, Rejection>) {
     match (a, b) {
         (Ok(x), Ok(y)) => {
             assert_eq!(x.header(), y.header());
@@ -341,6 +345,18 @@ fn int_of(v: &Value) -> Option<i128> {
     n.as_i64()
         .map(i128::from)
         .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// Documented time semantics for integer claims of an accepted token.
+pub(crate) fn check_times(claims: &Map<String, Value>, v: &Validation) {
+    let leeway = i128::from(v.leeway.max(0));
+    let now = i128::from(v.now);
+    if let Some(exp) = claims.get("exp").and_then(int_of) {
+        assert!(now < exp + leeway, "expired token accepted");
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(int_of) {
+        assert!(now + leeway >= nbf, "not-yet-valid token accepted");
+    }
 }
 
 fn check_result(
@@ -384,15 +400,7 @@ fn check_result(
     let lenient: Map<String, Value> = serde_json::from_str(t.payload())
         .unwrap_or_else(|e| panic!("strict parser accepted what serde_json refuses: {e}"));
     assert_eq!(&lenient, t.claims());
-    // Documented time semantics for integer claims.
-    let leeway = i128::from(v.leeway.max(0));
-    let now = i128::from(v.now);
-    if let Some(exp) = t.claims().get("exp").and_then(int_of) {
-        assert!(now < exp + leeway, "expired token accepted");
-    }
-    if let Some(nbf) = t.claims().get("nbf").and_then(int_of) {
-        assert!(now + leeway >= nbf, "not-yet-valid token accepted");
-    }
+    check_times(t.claims(), v);
     for map in [t.header(), t.claims()] {
         for (name, value) in map {
             let s = render(value);
