@@ -460,7 +460,7 @@ GET /t
 --- response_headers
 WWW-Authenticate: Bearer realm="test", error="invalid_token"
 --- error_log
-auth_jwt: token has 5 segments, expected 3 (JWE is not supported) (malformed)
+auth_jwt: token has 5 segments, expected 3 (a JWE, not a JWS) (malformed)
 
 
 

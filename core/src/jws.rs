@@ -105,7 +105,7 @@ fn segments_detail(count: usize) -> &'static str {
         1 => "token has 1 segment, expected 3",
         2 => "token has 2 segments, expected 3",
         4 => "token has 4 segments, expected 3",
-        5 => "token has 5 segments, expected 3 (JWE is not supported)",
+        5 => "token has 5 segments, expected 3 (a JWE, not a JWS)",
         _ => "token has too many segments, expected 3",
     }
 }

@@ -166,7 +166,7 @@ fn every_alg_and_enc_round_trips() {
             assert_rejected(
                 e,
                 Status::Malformed,
-                "token has 5 segments, expected 3 (JWE is not supported)",
+                "token has 5 segments, expected 3 (a JWE, not a JWS)",
             );
             let e = typed(&token, &r.keys, TokenType::Nested).unwrap_err();
             assert_eq!(e.status, Status::Malformed, "{alg} {enc}");
@@ -358,7 +358,7 @@ fn nested_tokens() {
     assert_rejected(
         typed(&nest(&token, Value::Null, &to), &keys, TokenType::Nested).unwrap_err(),
         Status::Malformed,
-        "token has 5 segments, expected 3 (JWE is not supported)",
+        "token has 5 segments, expected 3 (a JWE, not a JWS)",
     );
     // The EC decryption key (PEM private key) never verifies the inner signature, and an
     // inner JWS signed with an HMAC secret needs that secret in the set.
