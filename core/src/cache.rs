@@ -104,6 +104,65 @@ mod tests {
     }
 
     #[test]
+    fn a_hit_gives_the_same_token_as_a_full_verification() {
+        let (keys, sk) = setup();
+        let cache = Memory::default();
+        let v = Validation {
+            now: 100,
+            leeway: 0,
+        };
+        let header = json!({"kid": "k", "typ": "JWT", "x": {"y": [1, 2]}});
+        let claims = json!({"sub": "a", "exp": 1000, "nbf": 50, "nested": {"exp": 1},
+                            "roles": ["r1", "r2"], "u": "é"});
+        let tok = encode("HS384", &header, &claims, &sk).unwrap();
+        let (full, u) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert_eq!(u, CacheUse::Miss);
+        let (hit, u) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert_eq!(u, CacheUse::Hit);
+        let (full, hit) = (full.unwrap(), hit.unwrap());
+        assert_eq!(hit.alg(), "HS384");
+        assert_eq!(hit.payload(), full.payload());
+        assert_eq!(hit.claims(), full.claims());
+        assert_eq!(hit.header(), full.header());
+        assert_eq!(hit.claims()["u"], "é");
+
+        // The time claims of a hit are checked (a nested "exp" is not one of them), even where
+        // the store would keep a verdict past them.
+        struct Forever(RefCell<Vec<[u8; 32]>>);
+        impl VerdictCache for Forever {
+            fn contains(&self, key: &[u8; 32], _now: i64) -> bool {
+                self.0.borrow().contains(key)
+            }
+            fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64) {
+                self.0.borrow_mut().push(*key);
+            }
+        }
+        let cache = Forever(RefCell::new(Vec::new()));
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert!(r.is_ok());
+        assert_eq!(u, CacheUse::Miss);
+        let later = Validation {
+            now: 1000,
+            leeway: 0,
+        };
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &later, &cache, 300);
+        assert_eq!(u, CacheUse::Hit);
+        assert_eq!(r.unwrap_err().status, Status::Expired);
+        let early = Validation { now: 49, leeway: 0 };
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &early, &cache, 300);
+        assert_eq!(u, CacheUse::Hit);
+        assert_eq!(r.unwrap_err().status, Status::NotYetValid);
+        // ... with the leeway in force.
+        let lenient = Validation {
+            now: 1000,
+            leeway: 5,
+        };
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &lenient, &cache, 300);
+        assert_eq!(u, CacheUse::Hit);
+        assert!(r.is_ok());
+    }
+
+    #[test]
     fn hit_after_miss_and_claims_still_checked() {
         let (keys, sk) = setup();
         let cache = Memory::default();

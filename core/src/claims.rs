@@ -27,9 +27,18 @@ fn numeric_date(v: &Value) -> Option<Time> {
 
 /// Check `exp` then `nbf` against `v` (signature must already be verified).
 pub(crate) fn check(claims: &Map<String, Value>, v: &Validation) -> Result<(), Rejection> {
+    check_times(claims.get("exp"), claims.get("nbf"), v)
+}
+
+/// [`check`] with the two members given (`None`: the member is absent).
+pub(crate) fn check_times(
+    exp: Option<&Value>,
+    nbf: Option<&Value>,
+    v: &Validation,
+) -> Result<(), Rejection> {
     let now = v.now;
     let leeway = v.leeway.max(0);
-    if let Some(exp) = claims.get("exp") {
+    if let Some(exp) = exp {
         let expired = match numeric_date(exp) {
             // Expired when now >= exp + leeway.
             Some(Time::Int(exp)) => i128::from(now) >= exp.saturating_add(i128::from(leeway)),
@@ -42,7 +51,7 @@ pub(crate) fn check(claims: &Map<String, Value>, v: &Validation) -> Result<(), R
             return Err(Rejection::new(Status::Expired, "token has expired"));
         }
     }
-    if let Some(nbf) = claims.get("nbf") {
+    if let Some(nbf) = nbf {
         let early = match numeric_date(nbf) {
             // Not yet valid when now + leeway < nbf.
             Some(Time::Int(nbf)) => i128::from(now).saturating_add(i128::from(leeway)) < nbf,

@@ -16,7 +16,7 @@ use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Verifier};
 use serde_json::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
@@ -36,10 +36,15 @@ pub struct Validation {
 }
 
 /// A token that passed [`verify`] (or [`crate::verify_typed`]).
+///
+/// A token answered from the verified-token cache keeps its header and payload as text and
+/// parses them into objects only when [`Token::header`] or [`Token::claims`] is first called
+/// (the same bytes passed the strict parse when the verdict was stored).
 #[derive(Clone, Debug)]
 pub struct Token {
-    header: Map<String, Value>,
-    claims: Map<String, Value>,
+    header_text: String,
+    header: OnceCell<Map<String, Value>>,
+    claims: OnceCell<Map<String, Value>>,
     payload: String,
     alg: &'static str,
 }
@@ -52,8 +57,20 @@ impl Token {
         alg: &'static str,
     ) -> Self {
         Token {
-            header,
-            claims,
+            header_text: String::new(),
+            header: OnceCell::from(header),
+            claims: OnceCell::from(claims),
+            payload,
+            alg,
+        }
+    }
+
+    /// A token whose header and payload texts already passed every check: parsed on demand.
+    fn unparsed(header_text: String, payload: String, alg: &'static str) -> Self {
+        Token {
+            header_text,
+            header: OnceCell::new(),
+            claims: OnceCell::new(),
             payload,
             alg,
         }
@@ -67,12 +84,14 @@ impl Token {
 
     /// The JOSE header (for an encrypted JWT, the JWE protected header).
     pub fn header(&self) -> &Map<String, Value> {
-        &self.header
+        self.header
+            .get_or_init(|| json::parse_object(self.header_text.as_bytes()).unwrap_or_default())
     }
 
     /// The claims (payload object).
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+        self.claims
+            .get_or_init(|| json::parse_object(self.payload.as_bytes()).unwrap_or_default())
     }
 
     /// The decoded payload JSON text exactly as sent (not re-serialised).
@@ -407,6 +426,22 @@ pub(crate) fn verify_cached(
 ) -> (Result<Token, Rejection>, CacheUse) {
     let mut used = CacheUse::None;
     let result = (|| {
+        // A stored verdict covers these exact bytes with this key set: everything but the
+        // time claims was checked when it was stored, so only they are checked again.
+        let entry = match cache {
+            Some((c, _)) if !token.is_empty() && token.len() <= MAX_TOKEN_LEN => {
+                let key = cache::entry_key(keys, token);
+                if c.contains(&key, v.now) {
+                    if let Some((token, exp, nbf)) = cached_token(token) {
+                        used = CacheUse::Hit;
+                        claims::check_times(exp.as_ref(), nbf.as_ref(), v)?;
+                        return Ok(token);
+                    }
+                }
+                Some(key)
+            }
+            _ => None,
+        };
         let parts = split(token)?;
         let header = parse_header(&parts.header)?;
         // TEST-ONLY: compiled in only with the `fault-injection` cargo feature (off by
@@ -418,16 +453,11 @@ pub(crate) fn verify_cached(
         let (alg, kid) = check_header(&header)?;
         match cache {
             Some((c, max_age)) => {
-                let key = cache::entry_key(keys, token);
-                if c.contains(&key, v.now) {
-                    used = CacheUse::Hit;
-                    claims::check(&claims, v)?;
-                } else {
-                    used = CacheUse::Miss;
-                    check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
-                    claims::check(&claims, v)?;
-                    c.insert(&key, cache::expiry(&claims, v.now, max_age), v.now);
-                }
+                used = CacheUse::Miss;
+                check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+                claims::check(&claims, v)?;
+                let key = entry.unwrap_or_else(|| cache::entry_key(keys, token));
+                c.insert(&key, cache::expiry(&claims, v.now, max_age), v.now);
             }
             None => {
                 check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
@@ -437,6 +467,80 @@ pub(crate) fn verify_cached(
         Ok(Token::new(header, claims, payload, alg.name()))
     })();
     (result, used)
+}
+
+/// The parts of a token whose verdict was found in the cache: the token (header and payload
+/// kept as text), and its `exp` and `nbf` members as sent (`None`: absent). `None` if the bytes
+/// do not decode as they did when the verdict was stored, which is not expected: the caller
+/// then verifies the token in full.
+fn cached_token(token: &[u8]) -> Option<(Token, Option<Value>, Option<Value>)> {
+    let mut segments = token.splitn(3, |&b| b == b'.');
+    let (header, payload) = (segments.next()?, segments.next()?);
+    let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let [alg] = pick(&header, &["alg"])?;
+    let alg = Alg::from_name(alg?.as_str()?)?;
+    let [exp, nbf] = pick(&payload, &["exp", "nbf"])?;
+    Some((Token::unparsed(header, payload, alg.name()), exp, nbf))
+}
+
+/// The values of the named top-level members of a JSON object, without building the object
+/// (the others are skipped). For text that already passed the strict parse.
+fn pick<const N: usize>(text: &str, names: &[&str; N]) -> Option<[Option<Value>; N]> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let values = Pick(names).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(values)
+}
+
+/// [`pick`]'s visitor of the object.
+struct Pick<'n, const N: usize>(&'n [&'n str; N]);
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Pick<'_, N> {
+    type Value = [Option<Value>; N];
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for Pick<'_, N> {
+    type Value = [Option<Value>; N];
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
+        while let Some(index) = map.next_key_seed(Name(self.0))? {
+            match index.and_then(|i| out.get_mut(i)) {
+                Some(slot) => *slot = Some(map.next_value()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A member name, as its index in the names [`pick`] looks for.
+struct Name<'n, const N: usize>(&'n [&'n str; N]);
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Name<'_, N> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for Name<'_, N> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| *n == s))
+    }
 }
 
 /// TEST-ONLY fault injection (cargo feature `fault-injection`, off by default): a token whose

@@ -41,12 +41,13 @@
 pub mod jwe;
 pub mod keys;
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use auth_jwt_core::sign::{encode, encode_raw, SigningKey};
 use auth_jwt_core::{
-    bearer_token, lookup, render, verify, KeySet, Rejection, Status, Token, Validation,
-    MAX_TOKEN_LEN,
+    bearer_token, lookup, render, verify, verify_cached, CacheUse, KeySet, Rejection, Status,
+    Token, Validation, VerdictCache, MAX_TOKEN_LEN,
 };
 use serde_json::{json, Map, Value};
 
@@ -260,6 +261,7 @@ pub fn fuzz_verify(data: &[u8]) {
         check_result(body, &fixed, &fixed_v, None);
         check_result(body, &fuzzed, &fuzz_v, None);
         check_same_but_time(&fixed, &fuzzed);
+        check_cached(body, set, &fixed_v, &fixed, &fuzz_v, &fuzzed);
         if let Some(token) = bearer_token(body) {
             let r = verify(token, set, &fixed_v);
             check_result(token, &r, &fixed_v, None);
@@ -289,6 +291,7 @@ pub fn fuzz_verify(data: &[u8]) {
     check_result(token, &fixed, &fixed_v, signed);
     check_result(token, &fuzzed, &fuzz_v, signed);
     check_same_but_time(&fixed, &fuzzed);
+    check_cached(token, set, &fixed_v, &fixed, &fuzz_v, &fuzzed);
     if selector & RAW_HEADER == 0 {
         // Header and signature are right: only the payload may be refused.
         for r in [&fixed, &fuzzed] {
@@ -309,6 +312,58 @@ pub fn fuzz_verify(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// A verdict store that keeps every verdict for ever (so a hit's own time checks are what
+/// refuses an expired token).
+struct Forever(RefCell<Vec<[u8; 32]>>);
+
+impl VerdictCache for Forever {
+    fn contains(&self, key: &[u8; 32], _now: i64) -> bool {
+        self.0.borrow().contains(key)
+    }
+    fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64) {
+        self.0.borrow_mut().push(*key);
+    }
+}
+
+/// The verified-token cache answers exactly as `verify`: a miss under `v1` gives `r1` (and
+/// stores a verdict only if it is Ok); then, under `v2`, a hit gives `r2` (same token, or the
+/// same time-claim refusal).
+fn check_cached(
+    token: &[u8],
+    set: &KeySet,
+    v1: &Validation,
+    r1: &Result<Token, Rejection>,
+    v2: &Validation,
+    r2: &Result<Token, Rejection>,
+) {
+    let cache = Forever(RefCell::new(Vec::new()));
+    let (first, used) = verify_cached(token, set, v1, &cache, 300);
+    assert_same(&first, r1);
+    let stored = !cache.0.borrow().is_empty();
+    assert_eq!(stored, first.is_ok(), "only successes are stored");
+    if !stored {
+        return;
+    }
+    assert_eq!(used, CacheUse::Miss);
+    let (second, used) = verify_cached(token, set, v2, &cache, 300);
+    assert_eq!(used, CacheUse::Hit, "a stored verdict is found");
+    assert_same(&second, r2);
+}
+
+/// The same outcome: equal tokens, or the same refusal.
+fn assert_same(a: &Result<Token, Rejection>, b: &Result<Token, Rejection>) {
+    match (a, b) {
+        (Ok(x), Ok(y)) => {
+            assert_eq!(x.header(), y.header());
+            assert_eq!(x.claims(), y.claims());
+            assert_eq!(x.payload(), y.payload());
+            assert_eq!(x.alg(), y.alg());
+        }
+        (Err(x), Err(y)) => assert_eq!(x, y),
+        (x, y) => panic!("different outcomes: {:?} / {:?}", x.as_ref().err(), y.as_ref().err()),
     }
 }
 
