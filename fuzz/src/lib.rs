@@ -363,7 +363,11 @@ fn assert_same(a: &Result<Token, Rejection>, b: &Result<Token, Rejection>) {
             assert_eq!(x.alg(), y.alg());
         }
         (Err(x), Err(y)) => assert_eq!(x, y),
-        (x, y) => panic!("different outcomes: {:?} / {:?}", x.as_ref().err(), y.as_ref().err()),
+        (x, y) => panic!(
+            "different outcomes: {:?} / {:?}",
+            x.as_ref().err(),
+            y.as_ref().err()
+        ),
     }
 }
 
