@@ -12,7 +12,9 @@
 //!   [`KID_REFRESH`] seconds per key source (rotation at the IdP, not a fetch per bogus kid);
 //! - stale: the first request fetches; others keep using the stale set meanwhile;
 //! - a failed fetch with a set in hand keeps that set (logged at `error`) and is retried at
-//!   most once a second; a failed fetch without one is a 500.
+//!   most once a second; a failed fetch without one is a 500. (A subrequest that fails with
+//!   NGX_ERROR, e.g. "too big subrequest response", makes nginx terminate the whole request,
+//!   as for any in-memory subrequest.)
 //!
 //! With `auth_jwt_key_cache 0` (the default, as in NGINX Plus) every request fetches.
 
@@ -50,7 +52,24 @@ struct Entry {
     fetched: i64,
     /// When the last fetch started.
     attempted: i64,
+    /// A fetch started and has not ended (see [`Entry::busy`]).
     in_flight: bool,
+    /// Which fetch `in_flight` is about: a fetch that ends (or is dropped with its request)
+    /// clears `in_flight` only if it is still the latest one.
+    generation: u64,
+}
+
+impl Entry {
+    /// Whether a fetch is running (one started more than [`ABANDONED`] seconds ago without
+    /// an outcome is not counted).
+    fn busy(&self, now: i64) -> bool {
+        self.in_flight && now.saturating_sub(self.attempted) < ABANDONED
+    }
+
+    /// Whether an unknown `kid` may make a request fetch again now.
+    fn refreshable(&self, now: i64) -> bool {
+        !self.busy(now) && now.saturating_sub(self.attempted) >= KID_REFRESH
+    }
 }
 
 thread_local! {
@@ -77,6 +96,8 @@ struct Fetch {
     key: CacheKey,
     /// Whether a finished fetch goes into the worker's cache.
     cache: bool,
+    /// Its [`Entry::generation`].
+    generation: u64,
     /// Index of the URI being fetched.
     next: usize,
     /// The subrequest in flight.
@@ -84,8 +105,31 @@ struct Fetch {
     /// Its outcome, written by [`post_subrequest`] (the last call wins).
     result: Option<Result<Vec<u8>, String>>,
     bodies: Vec<Vec<u8>>,
-    /// Set once every URI answered: the request's key set.
+    /// Set once every URI answered: the request's key set (or, after a failure, the cached
+    /// set it goes on with).
     finished: Option<Arc<KeySet>>,
+    /// Set when the fetch failed without a cached set: the error, given again if the handler
+    /// runs again for this request (e.g. after `error_page 500` back into the location).
+    failed: Option<String>,
+}
+
+impl Drop for Fetch {
+    /// A fetch dropped before its outcome (the request ended: client gone, nginx error)
+    /// leaves the key source free for the next request at once.
+    fn drop(&mut self) {
+        if !self.cache || self.finished.is_some() || self.failed.is_some() {
+            return;
+        }
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if let Some(e) = c.get_mut(&self.key) {
+                    if e.generation == self.generation {
+                        e.in_flight = false;
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// The key set for this request, or a fetch in progress.
@@ -95,15 +139,15 @@ pub fn keys(
     uris: &[NonNull<ngx_http_complex_value_t>],
     now: i64,
 ) -> Keys {
-    // SAFETY: the fetch belongs to this request's pool and no other reference to it is live.
-    if let Some(fetch) = unsafe { fetch_of(r, lc).as_mut() } {
-        return advance(r, lc, fetch, now);
-    }
     let names = match evaluate(r, uris) {
         Ok(n) => n,
         Err(e) => return Keys::Failed(e),
     };
     let key = (lc as *const LocConf as usize, names);
+    // SAFETY: the fetch belongs to this request's pool and no other reference to it is live.
+    if let Some(fetch) = unsafe { fetch_of(r, &key).as_mut() } {
+        return advance(r, lc, fetch, now);
+    }
     let ttl = lc.key_cache;
     if ttl > 0 {
         let cached = CACHE.with(|c| {
@@ -111,19 +155,15 @@ pub fn keys(
             let e = c.get_mut(&key)?;
             let set = e.set.clone()?;
             if now.saturating_sub(e.fetched) < ttl {
-                let refreshable = !e.in_flight && now.saturating_sub(e.attempted) >= KID_REFRESH;
                 return Some(Keys::Ready {
                     set,
-                    refreshable,
+                    refreshable: e.refreshable(now),
                     warning: None,
                 });
             }
-            let busy = if e.in_flight {
-                now.saturating_sub(e.attempted) < ABANDONED
-            } else {
-                // The last fetch failed a moment ago: do not hammer the key source.
-                now.saturating_sub(e.attempted) < 1
-            };
+            // Another request is fetching, or the last fetch failed a moment ago (do not
+            // hammer the key source): go on with the stale set.
+            let busy = e.busy(now) || (!e.in_flight && now.saturating_sub(e.attempted) < 1);
             busy.then_some(Keys::Ready {
                 set,
                 refreshable: false,
@@ -145,16 +185,12 @@ pub fn refresh(
     uris: &[NonNull<ngx_http_complex_value_t>],
     now: i64,
 ) -> Option<Keys> {
-    if !fetch_of(r, lc).is_null() {
-        return None;
-    }
     let names = evaluate(r, uris).ok()?;
     let key = (lc as *const LocConf as usize, names);
-    let allowed = CACHE.with(|c| {
-        c.borrow()
-            .get(&key)
-            .is_some_and(|e| !e.in_flight && now.saturating_sub(e.attempted) >= KID_REFRESH)
-    });
+    if !fetch_of(r, &key).is_null() {
+        return None;
+    }
+    let allowed = CACHE.with(|c| c.borrow().get(&key).is_some_and(|e| e.refreshable(now)));
     allowed.then(|| start_fetch(r, key, true, now))
 }
 
@@ -189,11 +225,13 @@ fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64)
     let fetch = Box::new(Fetch {
         key,
         cache,
+        generation: 0,
         next: 0,
         current: ptr::null_mut(),
         result: None,
         bodies: Vec::new(),
         finished: None,
+        failed: None,
     });
     let Some(fetch) = attach(r, fetch) else {
         return Keys::Failed("auth_jwt_key_request: out of memory".to_owned());
@@ -215,9 +253,12 @@ fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64)
                 fetched: 0,
                 attempted: now,
                 in_flight: true,
+                generation: 0,
             });
             e.attempted = now;
             e.in_flight = true;
+            e.generation = e.generation.wrapping_add(1);
+            fetch.generation = e.generation;
         });
     }
     match subrequest(r, fetch) {
@@ -235,10 +276,15 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
             warning: None,
         };
     }
+    if let Some(e) = &fetch.failed {
+        return Keys::Failed(e.clone());
+    }
     // SAFETY: subrequests live in the main request's pool, as long as this fetch.
-    let done = unsafe { fetch.current.as_ref() }.is_some_and(|sr| sr.done() != 0);
-    if !done {
-        return Keys::Pending;
+    match unsafe { fetch.current.as_ref() } {
+        Some(sr) if sr.done() != 0 => {}
+        Some(_) => return Keys::Pending,
+        // Not reached (a fetch without a subrequest has failed), but never wait for nothing.
+        None => return fail(fetch, "no subrequest is running".to_owned()),
     }
     let uri = fetch.key.1.get(fetch.next).cloned().unwrap_or_default();
     match fetch.result.take() {
@@ -283,7 +329,9 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
             if let Some(e) = c.borrow_mut().get_mut(&fetch.key) {
                 e.set = Some(set.clone());
                 e.fetched = now;
-                e.in_flight = false;
+                if e.generation == fetch.generation {
+                    e.in_flight = false;
+                }
             }
         });
     }
@@ -301,7 +349,9 @@ fn fail(fetch: &mut Fetch, error: String) -> Keys {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
             let e = c.get_mut(&fetch.key)?;
-            e.in_flight = false;
+            if e.generation == fetch.generation {
+                e.in_flight = false;
+            }
             e.set.clone()
         })
     } else {
@@ -316,7 +366,10 @@ fn fail(fetch: &mut Fetch, error: String) -> Keys {
                 warning: Some(format!("{error}; keeping the keys fetched before")),
             }
         }
-        None => Keys::Failed(error),
+        None => {
+            fetch.failed = Some(error.clone());
+            Keys::Failed(error)
+        }
     }
 }
 
@@ -352,6 +405,11 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Strin
         };
         ps.handler = Some(post_subrequest);
         ps.data = ptr::from_mut(fetch).cast();
+        // Allocated first: once created, the subrequest must not keep the client's body.
+        let body = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_request_body_t>());
+        if body.is_null() {
+            return Err(oom());
+        }
         let mut sr: *mut ngx_http_request_t = ptr::null_mut();
         let rc = ngx_http_subrequest(
             r,
@@ -373,10 +431,6 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Strin
             len: 3,
             data: c"GET".as_ptr().cast_mut().cast(),
         };
-        let body = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_request_body_t>());
-        if body.is_null() {
-            return Err(oom());
-        }
         s.request_body = body.cast();
         s.headers_in.content_length_n = -1;
         s.headers_in.content_length = ptr::null_mut();
@@ -401,6 +455,10 @@ unsafe extern "C" fn post_subrequest(
     }) else {
         return rc;
     };
+    // Only the subrequest in flight writes the outcome (not a late call for an earlier one).
+    if !ptr::eq(sr, fetch.current) {
+        return rc;
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if rc == NGX_ERROR as ngx_int_t {
             return Err("the subrequest failed (see the previous error line)".to_owned());
@@ -453,10 +511,10 @@ fn attach<'a>(r: &mut ngx_http_request_t, fetch: Box<Fetch>) -> Option<&'a mut F
     }
 }
 
-/// This request's fetch for the location `lc`, found through its pool cleanup (null when
-/// there is none; an internal redirect may have left one for another location).
-fn fetch_of(r: &ngx_http_request_t, lc: &LocConf) -> *mut Fetch {
-    let owner = lc as *const LocConf as usize;
+/// This request's fetch for `key` (location and URIs), found through its pool cleanup (null
+/// when there is none; an internal redirect may have left one for another location or other
+/// URIs).
+fn fetch_of(r: &ngx_http_request_t, key: &CacheKey) -> *mut Fetch {
     // SAFETY: the cleanup list of a live pool is a valid singly linked list; our entries
     // hold a live `Fetch`.
     unsafe {
@@ -465,7 +523,7 @@ fn fetch_of(r: &ngx_http_request_t, lc: &LocConf) -> *mut Fetch {
         while let Some(cl) = c.as_ref() {
             if cl.handler.is_some_and(|h| ptr::fn_addr_eq(h, ours)) {
                 let f = cl.data.cast::<Fetch>();
-                if f.as_ref().is_some_and(|f| f.key.0 == owner) {
+                if f.as_ref().is_some_and(|f| f.key == *key) {
                     return f;
                 }
             }

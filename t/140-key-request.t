@@ -475,3 +475,32 @@ GET /t
 --- more_headers eval
 "X-Keys: /_jwks\nAuthorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.WDa3L8iUEWSTlm8VjzHMmQpsJa-sk_D4okdYSPXdGFAQLZxiJqntsL2LucxNUR9Ha6HbvNKQV54-i0VAIMIKiMmaleeNPuurpNj_Q5V1zs8aEmWAETD0qPb0qufarBkPft2EvH7zJv1IHT8VqMZoYRxsQxYCkADxD9YQdijWP4zCpbrTzKO64RzMoAx_dH0pxV9G8rXLUpQa3Rtf0XNlLV9wf5buqvGYW55xqgQOmfxuWlbwYkcTzvVQpGHbQnSv-pj_NZ3i_7eCAKt7h228k_1EJGfDksMguo8lBzIxtM4k5MZr154CwaZ1c9aGDEvhj5oGvppOsleSe3eNDjr97g"
 --- error_code: 200
+
+
+
+=== TEST 18: a failed fetch is failed again after error_page brings the request back (no hang)
+--- config
+    location /t {
+        auth_jwt "kr";
+        auth_jwt_key_request /_jwks$http_x_k;
+        error_page 500 /t/err;
+        try_files /no-such-file @ok;
+    }
+    location = /_jwks {
+        internal;
+        alias $TEST_NGINX_HTML_DIR/rsa.jwk;
+    }
+    location @ok {
+        return 200 "ok\n";
+    }
+--- user_files eval
+main::key_files("rsa.jwk")
+--- request
+GET /t
+--- more_headers
+X-K: /..
+Authorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.WDa3L8iUEWSTlm8VjzHMmQpsJa-sk_D4okdYSPXdGFAQLZxiJqntsL2LucxNUR9Ha6HbvNKQV54-i0VAIMIKiMmaleeNPuurpNj_Q5V1zs8aEmWAETD0qPb0qufarBkPft2EvH7zJv1IHT8VqMZoYRxsQxYCkADxD9YQdijWP4zCpbrTzKO64RzMoAx_dH0pxV9G8rXLUpQa3Rtf0XNlLV9wf5buqvGYW55xqgQOmfxuWlbwYkcTzvVQpGHbQnSv-pj_NZ3i_7eCAKt7h228k_1EJGfDksMguo8lBzIxtM4k5MZr154CwaZ1c9aGDEvhj5oGvppOsleSe3eNDjr97g
+--- error_code: 500
+--- error_log eval
+qr/\[error\] .*auth_jwt: auth_jwt_key_request: "\/_jwks\/\.\.": unsafe URI \(error\)/
+--- timeout: 5
