@@ -94,6 +94,23 @@ pub struct KeyFile {
     origin: String,
 }
 
+impl LocConf {
+    /// The keys of this location's fixed key files for tokens of its type, parsed again: the
+    /// start of a key set that per-request sources (files with variables, key requests)
+    /// complete. They parsed at configuration time; a file of decryption keys only yields
+    /// nothing for signed tokens.
+    pub fn fixed_key_set(&self) -> KeySet {
+        let ty = self.ty.unwrap_or(TokenType::Signed);
+        let mut set = KeySet::new();
+        for file in self.key_data.iter() {
+            if let Ok((keys, _)) = parse_keys(&file.data, ty) {
+                set.extend(keys);
+            }
+        }
+        set
+    }
+}
+
 /// Loads a key file for tokens of type `ty`: decryption keys too unless `ty` is `signed`.
 pub fn parse_keys(data: &[u8], ty: TokenType) -> Result<(KeySet, Vec<String>), KeyError> {
     match ty {
@@ -377,41 +394,11 @@ impl ConfExt for ngx_conf_t {
     }
 
     fn compile(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>> {
-        // SAFETY: the pool is the configuration pool; the compile context is zero-initialised
-        // as ngx_http_compile_complex_value expects, and `value` outlives the call (it is
-        // copied into the complex value).
-        unsafe {
-            let cv = ngx_pcalloc(self.pool, mem::size_of::<ngx_http_complex_value_t>())
-                .cast::<ngx_http_complex_value_t>();
-            let cv = NonNull::new(cv)?;
-            let mut ccv: ngx_http_compile_complex_value_t = mem::zeroed();
-            ccv.cf = self;
-            ccv.value = value;
-            ccv.complex_value = cv.as_ptr();
-            if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
-                return None;
-            }
-            Some(cv)
-        }
+        compile_complex(self, value, false)
     }
 
     fn compile_path(&mut self, value: &mut ngx_str_t) -> Option<NonNull<ngx_http_complex_value_t>> {
-        // SAFETY: as in `compile`; `conf_prefix` makes nginx prepend the configuration prefix
-        // to relative names when the value is evaluated.
-        unsafe {
-            let cv = ngx_pcalloc(self.pool, mem::size_of::<ngx_http_complex_value_t>())
-                .cast::<ngx_http_complex_value_t>();
-            let cv = NonNull::new(cv)?;
-            let mut ccv: ngx_http_compile_complex_value_t = mem::zeroed();
-            ccv.cf = self;
-            ccv.value = value;
-            ccv.complex_value = cv.as_ptr();
-            ccv.set_conf_prefix(1);
-            if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
-                return None;
-            }
-            Some(cv)
-        }
+        compile_complex(self, value, true)
     }
 
     fn origin(&self) -> Origin {
@@ -426,6 +413,34 @@ impl ConfExt for ngx_conf_t {
                 line: 0,
             },
         }
+    }
+}
+
+/// Compiles `value` into a complex value in the configuration pool; with `conf_prefix`,
+/// nginx prepends the configuration prefix to a relative result (file names).
+fn compile_complex(
+    cf: &mut ngx_conf_t,
+    value: &mut ngx_str_t,
+    conf_prefix: bool,
+) -> Option<NonNull<ngx_http_complex_value_t>> {
+    // SAFETY: the pool is the configuration pool; the compile context is zero-initialised as
+    // ngx_http_compile_complex_value expects, and `value` outlives the call (it is copied
+    // into the complex value).
+    unsafe {
+        let cv = ngx_pcalloc(cf.pool, mem::size_of::<ngx_http_complex_value_t>())
+            .cast::<ngx_http_complex_value_t>();
+        let cv = NonNull::new(cv)?;
+        let mut ccv: ngx_http_compile_complex_value_t = mem::zeroed();
+        ccv.cf = cf;
+        ccv.value = value;
+        ccv.complex_value = cv.as_ptr();
+        if conf_prefix {
+            ccv.set_conf_prefix(1);
+        }
+        if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
+            return None;
+        }
+        Some(cv)
     }
 }
 

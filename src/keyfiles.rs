@@ -87,14 +87,7 @@ pub fn resolve(
         }
         // The location's fixed key files, as read at configuration time.
         let ty = lc.ty.unwrap_or(TokenType::Signed);
-        let mut set = KeySet::new();
-        // They parsed at configuration time; a file of decryption keys only yields nothing
-        // for signed tokens.
-        for file in lc.key_data.iter() {
-            if let Ok((keys, _)) = parse_keys(&file.data, ty) {
-                set.extend(keys);
-            }
-        }
+        let mut set = lc.fixed_key_set();
         let mut stamps = Vec::with_capacity(key.1.len());
         for path in &key.1 {
             stamps.push(stamp(path)?);

@@ -307,14 +307,7 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
 
     // Every URI answered: the location's fixed key files, then the answers, in order.
     let ty = lc.ty.unwrap_or(TokenType::Signed);
-    let mut set = KeySet::new();
-    for file in lc.key_data.iter() {
-        // They parsed at configuration time (a file of decryption keys only yields nothing
-        // for signed tokens).
-        if let Ok((keys, _)) = parse_keys(&file.data, ty) {
-            set.extend(keys);
-        }
-    }
+    let mut set = lc.fixed_key_set();
     for (uri, body) in fetch.key.1.iter().zip(&fetch.bodies) {
         match parse_keys(body, ty) {
             Ok((keys, _)) => set.extend(keys),
