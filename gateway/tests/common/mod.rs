@@ -152,10 +152,17 @@ impl Nginx {
                 ports: ports.clone(),
             };
             let deadline = Instant::now() + Duration::from_secs(30);
+            // nginx writes its pid file after it has bound its listening sockets: with it,
+            // the ports answering are this nginx's, not another test's that drew the same
+            // free port at the same moment (tests run in parallel).
+            let pid = nginx.child.as_ref().map(|c| c.id().to_string());
             while Instant::now() < deadline {
-                if ports
-                    .iter()
-                    .all(|&port| TcpStream::connect(("127.0.0.1", port)).is_ok())
+                let ours = fs::read_to_string(dir.join("logs/nginx.pid"))
+                    .is_ok_and(|s| Some(s.trim().to_owned()) == pid);
+                if ours
+                    && ports
+                        .iter()
+                        .all(|&port| TcpStream::connect(("127.0.0.1", port)).is_ok())
                 {
                     return nginx;
                 }
