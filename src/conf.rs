@@ -95,19 +95,15 @@ pub struct KeyFile {
 }
 
 impl LocConf {
-    /// The keys of this location's fixed key files for tokens of its type, parsed again: the
-    /// start of a key set that per-request sources (files with variables, key requests)
-    /// complete. They parsed at configuration time; a file of decryption keys only yields
-    /// nothing for signed tokens.
+    /// The keys of this location's fixed key files for tokens of its type, as loaded at
+    /// configuration time: the start of a key set that per-request sources (files with
+    /// variables, key requests) complete. A clone shares the OpenSSL key objects.
     pub fn fixed_key_set(&self) -> KeySet {
-        let ty = self.ty.unwrap_or(TokenType::Signed);
-        let mut set = KeySet::new();
-        for file in self.key_data.iter() {
-            if let Ok((keys, _)) = parse_keys(&file.data, ty) {
-                set.extend(keys);
-            }
-        }
-        set
+        let fixed = match self.ty.unwrap_or(TokenType::Signed) {
+            TokenType::Signed => &self.keys,
+            TokenType::Encrypted | TokenType::Nested => &self.dec_keys,
+        };
+        fixed.as_deref().cloned().unwrap_or_default()
     }
 }
 

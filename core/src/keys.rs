@@ -87,6 +87,7 @@ impl std::error::Error for KeyError {}
 ///
 /// Every key has one, decryption-only keys too (their public half, used for the
 /// fingerprint and the description).
+#[derive(Clone)]
 pub(crate) enum Material {
     /// RSA public key (RS* and PS*).
     Rsa(PKey<Public>),
@@ -128,6 +129,7 @@ impl Material {
 }
 
 /// Private key material for JWE decryption.
+#[derive(Clone)]
 pub(crate) enum Secret {
     /// RSA private key (RSA-OAEP, RSA-OAEP-256).
     Rsa(PKey<Private>),
@@ -158,6 +160,7 @@ impl JweRestriction {
 }
 
 /// The decryption side of a key.
+#[derive(Clone)]
 pub(crate) struct Decryption {
     pub(crate) secret: Secret,
     /// JWK `alg` restriction, if it named a JWE algorithm.
@@ -230,7 +233,9 @@ fn material_fits_jwe(material: &Material, r: JweRestriction) -> bool {
     }
 }
 
-/// One verification key with its JWK metadata.
+/// One verification key with its JWK metadata. A clone shares the OpenSSL key objects (and
+/// the `id`, so per-thread contexts are shared too).
+#[derive(Clone)]
 pub(crate) struct Key {
     pub(crate) material: Material,
     /// JWK `kid` (PEM keys have none).
@@ -263,8 +268,9 @@ impl Key {
 /// A set of verification keys loaded from one or more key files.
 ///
 /// Keys are kept in load order; an index by `kid` keeps lookups cheap for
-/// large JWKS. The set is `Send + Sync`.
-#[derive(Default)]
+/// large JWKS. The set is `Send + Sync`. Cloning it is cheap: the OpenSSL key objects are
+/// reference-counted, not copied.
+#[derive(Clone, Default)]
 pub struct KeySet {
     keys: Vec<Key>,
     by_kid: HashMap<String, Vec<usize>>,
