@@ -60,11 +60,11 @@ fn fetches(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn keys_rotate_at_the_idp_while_requests_flow() {
-    let initial = jwks(&[("a", A)]);
-    let files: [(&str, &[u8]); 1] = [("jwks.json", initial.as_bytes())];
-    let nginx = common::Nginx::start("keyrequest", &files, 2, |dir, ports| {
+/// An nginx with a protected location whose keys come from `auth_jwt_key_request` with
+/// `auth_jwt_key_cache cache`, proxied to a second server of the same nginx standing for the
+/// IdP: it serves `jwks.json` of the test directory and logs each fetch in `logs/idp.log`.
+fn gateway_with_idp(tag: &str, files: &[(&str, &[u8])], cache: &str) -> common::Nginx {
+    common::Nginx::start(tag, files, 2, |dir, ports| {
         format!(
             "server {{\n\
                listen 127.0.0.1:{gw};\n\
@@ -72,7 +72,7 @@ fn keys_rotate_at_the_idp_while_requests_flow() {
                location / {{\n\
                  auth_jwt \"kr\";\n\
                  auth_jwt_key_request /_jwks;\n\
-                 auth_jwt_key_cache 1h;\n\
+                 auth_jwt_key_cache {cache};\n\
                  add_header X-Status $auth_jwt_status always;\n\
                  empty_gif;\n\
                }}\n\
@@ -94,7 +94,14 @@ fn keys_rotate_at_the_idp_while_requests_flow() {
             idp = ports[1],
             p = dir.display(),
         )
-    });
+    })
+}
+
+#[test]
+fn keys_rotate_at_the_idp_while_requests_flow() {
+    let initial = jwks(&[("a", A)]);
+    let files: [(&str, &[u8]); 1] = [("jwks.json", initial.as_bytes())];
+    let nginx = gateway_with_idp("keyrequest", &files, "1h");
     let port = nginx.ports[0];
     let connect = || BufReader::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
     let ta = token("a", A, "alice");
@@ -175,35 +182,7 @@ fn keys_rotate_at_the_idp_while_requests_flow() {
 #[test]
 fn a_failing_idp_is_a_500_until_it_answers_then_stale_keys_are_kept() {
     let files: [(&str, &[u8]); 0] = [];
-    let nginx = common::Nginx::start("keyrequest-down", &files, 2, |dir, ports| {
-        format!(
-            "server {{\n\
-               listen 127.0.0.1:{gw};\n\
-               location / {{\n\
-                 auth_jwt \"kr\";\n\
-                 auth_jwt_key_request /_jwks;\n\
-                 auth_jwt_key_cache 1s;\n\
-                 add_header X-Status $auth_jwt_status always;\n\
-                 empty_gif;\n\
-               }}\n\
-               location = /_jwks {{\n\
-                 internal;\n\
-                 proxy_pass http://127.0.0.1:{idp}/certs;\n\
-                 proxy_pass_request_headers off;\n\
-               }}\n\
-             }}\n\
-             server {{\n\
-               listen 127.0.0.1:{idp};\n\
-               location = /certs {{\n\
-                 default_type application/json;\n\
-                 alias {p}/jwks.json;\n\
-               }}\n\
-             }}",
-            gw = ports[0],
-            idp = ports[1],
-            p = dir.display(),
-        )
-    });
+    let nginx = gateway_with_idp("keyrequest-down", &files, "1s");
     // nginx closes the connection after a 500: one connection per request.
     let port = nginx.ports[0];
     let once = |t: &str| {
