@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use std::mem;
 use std::ptr::{self, NonNull};
 
-use auth_jwt_core::VerdictCache;
+use auth_jwt_core::{TimeClaims, VerdictCache};
 use ngx::ffi::{
     ngx_int_t, ngx_shm_zone_t, ngx_shmtx_t, ngx_shmtx_trylock, ngx_shmtx_unlock, ngx_slab_calloc,
     ngx_slab_pool_t, NGX_ERROR, NGX_OK,
@@ -30,6 +30,8 @@ struct Slot {
     expires: i64,
     /// Value of `Table::clock` at the last use; the smallest is the least recently used.
     used: u64,
+    /// The token's `exp` and `nbf` ([`TimeClaims::to_words`]), checked again on every hit.
+    times: [u64; 3],
 }
 
 #[repr(C)]
@@ -137,27 +139,23 @@ impl ShmCache<'_> {
 }
 
 impl VerdictCache for ShmCache<'_> {
-    fn contains(&self, key: &[u8; 32], now: i64) -> bool {
+    fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims> {
         self.locked(|t| {
             // SAFETY: the mutex is held (see `locked`).
             unsafe {
                 let stamp = Table::tick(t);
-                match Table::set(t, key)
+                let slot = Table::set(t, key)
                     .iter_mut()
-                    .find(|s| s.expires > now && s.key == *key)
-                {
-                    Some(slot) => {
-                        slot.used = stamp;
-                        true
-                    }
-                    None => false,
-                }
+                    .find(|s| s.expires > now && s.key == *key)?;
+                slot.used = stamp;
+                Some(slot.times)
             }
         })
-        .unwrap_or(false)
+        .flatten()
+        .and_then(TimeClaims::from_words)
     }
 
-    fn insert(&self, key: &[u8; 32], expires: i64, now: i64) {
+    fn insert(&self, key: &[u8; 32], expires: i64, now: i64, times: TimeClaims) {
         if expires <= now {
             return;
         }
@@ -183,6 +181,7 @@ impl VerdictCache for ShmCache<'_> {
                         key: *key,
                         expires,
                         used: stamp,
+                        times: times.to_words(),
                     };
                 }
             }

@@ -1,7 +1,8 @@
 //! The verified-token cache: "this exact token verified with this key set".
 //!
-//! A cache hit skips only the signature check. The token is still parsed, and `exp`, `nbf`
-//! and everything after them are checked on every request. The storage is the caller's (the
+//! A cache hit skips the signature check and the parsing: the token's `exp` and `nbf` are
+//! stored with the verdict ([`TimeClaims`]) and checked again on every request, with the
+//! leeway in force; the header and payload are decoded only if a variable asks for them. The storage is the caller's (the
 //! nginx glue keeps it in shared memory, shared by all workers): this module defines what is
 //! stored and when.
 //!
@@ -12,20 +13,24 @@
 //! - An entry never outlives the token's `exp` nor `max_age` seconds.
 
 use openssl::sha::Sha256;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+pub use crate::claims::{NumericDate, TimeClaims};
 use crate::jws::{self, Token, Validation};
 use crate::{KeySet, Rejection};
 
-/// Storage for verdicts, keyed by [`entry_key`]-style 32-byte digests.
+/// Storage for verdicts, keyed by [`entry_key`]-style 32-byte digests, each with the token's
+/// time claims.
 ///
 /// Implementations must never fail a request: a full or busy store simply does not find or
 /// does not keep an entry.
 pub trait VerdictCache {
-    /// Whether `key` is stored with an expiry later than `now` (unix seconds).
-    fn contains(&self, key: &[u8; 32], now: i64) -> bool;
-    /// Stores `key` until `expires` (unix seconds); `now` lets the store reuse expired entries.
-    fn insert(&self, key: &[u8; 32], expires: i64, now: i64);
+    /// The time claims stored with `key`, if it is stored with an expiry later than `now`
+    /// (unix seconds).
+    fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims>;
+    /// Stores `key` with the token's time claims until `expires` (unix seconds); `now` lets
+    /// the store reuse expired entries.
+    fn insert(&self, key: &[u8; 32], expires: i64, now: i64, times: TimeClaims);
 }
 
 /// How a verification used the cache.
@@ -60,9 +65,9 @@ pub(crate) fn entry_key(keys: &KeySet, token: &[u8]) -> [u8; 32] {
 }
 
 /// When a verdict stored now expires: `now + max_age`, or the token's `exp` if earlier.
-pub(crate) fn expiry(claims: &Map<String, Value>, now: i64, max_age: i64) -> i64 {
+pub(crate) fn expiry(exp: Option<&Value>, now: i64, max_age: i64) -> i64 {
     let limit = now.saturating_add(max_age.max(0));
-    match claims.get("exp").and_then(Value::as_f64) {
+    match exp.and_then(Value::as_f64) {
         // `as` saturates for out-of-range floats (and maps NaN to 0).
         Some(exp) => limit.min(exp.floor() as i64),
         None => limit,
@@ -81,15 +86,21 @@ mod tests {
     use crate::Status;
 
     #[derive(Default)]
-    struct Memory(RefCell<HashMap<[u8; 32], i64>>, RefCell<usize>);
+    struct Memory(
+        RefCell<HashMap<[u8; 32], (i64, TimeClaims)>>,
+        RefCell<usize>,
+    );
 
     impl VerdictCache for Memory {
-        fn contains(&self, key: &[u8; 32], now: i64) -> bool {
-            self.0.borrow().get(key).is_some_and(|&e| e > now)
+        fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims> {
+            match self.0.borrow().get(key) {
+                Some(&(e, t)) if e > now => Some(t),
+                _ => None,
+            }
         }
-        fn insert(&self, key: &[u8; 32], expires: i64, _now: i64) {
+        fn insert(&self, key: &[u8; 32], expires: i64, _now: i64, times: TimeClaims) {
             *self.1.borrow_mut() += 1;
-            self.0.borrow_mut().insert(*key, expires);
+            self.0.borrow_mut().insert(*key, (expires, times));
         }
     }
 
@@ -128,13 +139,17 @@ mod tests {
 
         // The time claims of a hit are checked (a nested "exp" is not one of them), even where
         // the store would keep a verdict past them.
-        struct Forever(RefCell<Vec<[u8; 32]>>);
+        struct Forever(RefCell<Vec<([u8; 32], TimeClaims)>>);
         impl VerdictCache for Forever {
-            fn contains(&self, key: &[u8; 32], _now: i64) -> bool {
-                self.0.borrow().contains(key)
+            fn lookup(&self, key: &[u8; 32], _now: i64) -> Option<TimeClaims> {
+                self.0
+                    .borrow()
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|&(_, t)| t)
             }
-            fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64) {
-                self.0.borrow_mut().push(*key);
+            fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64, times: TimeClaims) {
+                self.0.borrow_mut().push((*key, times));
             }
         }
         let cache = Forever(RefCell::new(Vec::new()));
@@ -179,7 +194,12 @@ mod tests {
         assert_eq!(u, CacheUse::Hit);
         // Stored until min(now + max_age, exp) = 400.
         assert_eq!(
-            cache.0.borrow().values().copied().collect::<Vec<_>>(),
+            cache
+                .0
+                .borrow()
+                .values()
+                .map(|&(e, _)| e)
+                .collect::<Vec<_>>(),
             vec![400]
         );
         // Past the entry: a miss again, verified again.
@@ -195,7 +215,7 @@ mod tests {
             .0
             .borrow_mut()
             .values_mut()
-            .for_each(|e| *e = i64::MAX);
+            .for_each(|e| e.0 = i64::MAX);
         let expired = Validation {
             now: 2000,
             leeway: 0,
@@ -244,11 +264,10 @@ mod tests {
 
     #[test]
     fn expiry_bounds() {
-        let m = |v: Value| v.as_object().cloned().unwrap();
-        assert_eq!(expiry(&m(json!({})), 10, 5), 15);
-        assert_eq!(expiry(&m(json!({"exp": 12.9})), 10, 5), 12);
-        assert_eq!(expiry(&m(json!({"exp": 1e308})), 10, 5), 15);
-        assert_eq!(expiry(&m(json!({"exp": -1e308})), 10, 5), i64::MIN);
-        assert_eq!(expiry(&m(json!({"exp": "x"})), 10, 5), 15);
+        assert_eq!(expiry(None, 10, 5), 15);
+        assert_eq!(expiry(Some(&json!(12.9)), 10, 5), 12);
+        assert_eq!(expiry(Some(&json!(1e308)), 10, 5), 15);
+        assert_eq!(expiry(Some(&json!(-1e308)), 10, 5), i64::MIN);
+        assert_eq!(expiry(Some(&json!("x")), 10, 5), 15);
     }
 }

@@ -12,7 +12,9 @@
 //! thousands of `[` cannot exhaust the stack; `serde_json`'s own limit of 128
 //! applies too) and requires valid UTF-8 (enforced by `serde_json`).
 
+use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
@@ -80,6 +82,270 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError
             fault: Fault::NotObject,
             source: None,
         }),
+    }
+}
+
+/// Checks a complete document exactly as [`parse_object`] does (the same input gives the same
+/// [`Fault`]) without building it, and returns the values of the named top-level members
+/// (`None`: absent). A token's header and payload are checked this way on every request; the
+/// whole object is built only when a variable asks for it.
+pub(crate) fn scan_object<const N: usize>(
+    bytes: &[u8],
+    names: &[&str; N],
+) -> Result<[Option<Value>; N], JsonError> {
+    let fault = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result = Top {
+        names,
+        fault: &fault,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    match result {
+        Ok(Some(values)) => Ok(values),
+        Ok(None) => Err(JsonError {
+            fault: Fault::NotObject,
+            source: None,
+        }),
+        Err(e) => Err(JsonError {
+            fault: fault.get().unwrap_or(Fault::Syntax),
+            source: Some(e),
+        }),
+    }
+}
+
+/// [`scan_object`]'s seed for the top level: `Some(values)` for an object, `None` for any other
+/// valid JSON value (which is checked all the same, so that the fault is the one
+/// [`parse_object`] reports).
+struct Top<'a, const N: usize> {
+    names: &'a [&'a str; N],
+    fault: &'a Cell<Option<Fault>>,
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Top<'_, N> {
+    type Value = Option<[Option<Value>; N]>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for Top<'_, N> {
+    type Value = Option<[Option<Value>; N]>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.skip().visit_f64(v).map(|()| None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.skip().visit_seq(seq).map(|()| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let child = self.skip().enter()?;
+        let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
+        let mut seen = Names::default();
+        while let Some(key) = map.next_key_seed(NameSeed)? {
+            let wanted = self.names.iter().position(|n| *n == key);
+            if !seen.insert(key) {
+                // Rejected, never "last wins": see the module documentation.
+                self.fault.set(Some(Fault::Duplicate));
+                return Err(A::Error::custom("duplicate member name"));
+            }
+            match wanted.and_then(|i| out.get_mut(i)) {
+                Some(slot) => {
+                    *slot = Some(map.next_value_seed(Seed {
+                        depth: child.depth,
+                        fault: child.fault,
+                    })?)
+                }
+                None => map.next_value_seed(child)?,
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+impl<const N: usize> Top<'_, N> {
+    fn skip(&self) -> Skip<'_> {
+        Skip {
+            depth: 1,
+            fault: self.fault,
+        }
+    }
+}
+
+/// Checks a value as [`Seed`] does, building nothing.
+#[derive(Clone, Copy)]
+struct Skip<'a> {
+    depth: usize,
+    fault: &'a Cell<Option<Fault>>,
+}
+
+impl Skip<'_> {
+    fn enter<E: serde::de::Error>(self) -> Result<Self, E> {
+        let seed = Seed {
+            depth: self.depth,
+            fault: self.fault,
+        }
+        .enter()?;
+        Ok(Skip {
+            depth: seed.depth,
+            fault: self.fault,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Skip<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        // As `Seed`: a number `Value` cannot hold is refused.
+        Number::from_f64(v)
+            .map(|_| ())
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let child = self.enter()?;
+        while seq.next_element_seed(child)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = self.enter()?;
+        let mut seen = Names::default();
+        while let Some(key) = map.next_key_seed(NameSeed)? {
+            if !seen.insert(key) {
+                // Rejected, never "last wins": see the module documentation.
+                self.fault.set(Some(Fault::Duplicate));
+                return Err(A::Error::custom("duplicate member name"));
+            }
+            map.next_value_seed(child)?;
+        }
+        Ok(())
+    }
+}
+
+/// The member names of one object seen so far: a short list while the object is small, a hash
+/// set (SipHash, randomly keyed: no quadratic work on a crafted token) beyond that.
+#[derive(Default)]
+struct Names<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Names<'de> {
+    const FEW: usize = 16;
+
+    /// False if `name` was seen before.
+    fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&name) {
+                return false;
+            }
+            if self.few.len() < Self::FEW {
+                self.few.push(name);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(name)
+    }
+}
+
+/// A member name, borrowed from the input when it has no escapes.
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
@@ -242,5 +508,75 @@ mod tests {
         assert_eq!(fault("{\"a\":\"\\ud800\"}"), Some(Fault::Syntax));
         assert!(parse_object(b"{\"a\":\"\xff\"}").is_err());
         assert!(parse_object(b"{\"a\":1e400}").is_err());
+    }
+
+    /// `scan_object` refuses exactly what `parse_object` refuses, with the same fault, and
+    /// returns the same member values.
+    #[test]
+    fn scan_matches_parse() {
+        let many: String = (0..40).map(|i| format!("\"k{i}\":{i},")).collect();
+        let deep_ok = format!(
+            r#"{{"a":{}{}}}"#,
+            "[".repeat(MAX_JSON_DEPTH - 1),
+            "]".repeat(MAX_JSON_DEPTH - 1)
+        );
+        let deep = format!(
+            r#"{{"a":{}{}}}"#,
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
+        let cases: Vec<Vec<u8>> = [
+            r#"{"alg":"RS256","kid":"k","x":{"y":[1,2,{"z":null}]}}"#.to_string(),
+            r#" {"exp":1e3,"nbf":-5,"sub":"\u00e9"} "#.to_string(),
+            r#"{"exp":18446744073709551615,"nbf":-9223372036854775808}"#.to_string(),
+            r#"{"a":1,"a":1}"#.to_string(),
+            r#"{"a":1,"\u0061":2}"#.to_string(),
+            r#"{"x":{"a":1,"b":2,"a":3}}"#.to_string(),
+            r#"{"x":[{"a":1,"\u0061":2}]}"#.to_string(),
+            r#"{"a":{"a":{"a":1}}}"#.to_string(),
+            format!("{{{many}\"k7\":1}}"),
+            format!("{{{many}\"z\":1}}"),
+            format!("{{\"o\":{{{many}\"k39\":1}}}}"),
+            deep_ok,
+            deep,
+            format!(r#"{{"a":{}}}"#, "[".repeat(100_000)),
+            "[]".into(),
+            "[1e400]".into(),
+            "\"x\"".into(),
+            "\"x\" y".into(),
+            "{} x".into(),
+            "{\"a\":1,}".into(),
+            "".into(),
+            "{\"a\":\"\\ud800\"}".into(),
+            "{\"a\":1e400}".into(),
+            "{\"exp\":1e400}".into(),
+            "{\"exp\":\"1\",\"nbf\":[1,{}]}".into(),
+            "null".into(),
+            "true".into(),
+            "12".into(),
+            "-1.5".into(),
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .chain([b"{\"a\":\"\xff\"}".to_vec(), b"{\"\xff\":1}".to_vec()])
+        .collect();
+        for c in &cases {
+            let parsed = parse_object(c).map_err(|e| e.fault);
+            let scanned = scan_object(c, &["exp", "nbf", "alg", "k7", "a"]).map_err(|e| e.fault);
+            match (&parsed, &scanned) {
+                (Ok(m), Ok(v)) => {
+                    for (name, got) in ["exp", "nbf", "alg", "k7", "a"].iter().zip(v) {
+                        assert_eq!(m.get(*name), got.as_ref(), "{name} of {c:?}");
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(c)),
+                _ => panic!(
+                    "parse {:?} / scan {:?} for {}",
+                    parsed.is_ok(),
+                    scanned.is_ok(),
+                    String::from_utf8_lossy(c)
+                ),
+            }
+        }
     }
 }

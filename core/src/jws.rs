@@ -19,12 +19,15 @@ use serde_json::{Map, Value};
 use std::cell::{OnceCell, RefCell};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::alg::{Alg, Family};
 use crate::cache::{self, CacheUse, VerdictCache};
+use crate::claims::{self, TimeClaims};
 use crate::json::{self, Fault};
 use crate::keys::{Key, KeySet, Material};
-use crate::{claims, Rejection, Status, MAX_TOKEN_LEN};
+use crate::{Rejection, Status, MAX_TOKEN_LEN};
+use openssl::sha::{Sha256, Sha384, Sha512};
 
 /// Time parameters for claim checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,16 +40,20 @@ pub struct Validation {
 
 /// A token that passed [`verify`] (or [`crate::verify_typed`]).
 ///
-/// A token answered from the verified-token cache keeps its header and payload as text and
-/// parses them into objects only when [`Token::header`] or [`Token::claims`] is first called
-/// (the same bytes passed the strict parse when the verdict was stored).
+/// A signed token keeps its header and payload as they were sent and builds the header and
+/// claims objects only when [`Token::header`] or [`Token::claims`] is first called (the same
+/// bytes passed the strict checks when the token was verified, or when the verdict the
+/// verified-token cache answered with was stored).
 #[derive(Clone, Debug)]
 pub struct Token {
-    header_text: String,
+    /// The compact token answered from the cache (empty otherwise): the texts below are
+    /// decoded from it on demand.
+    raw: Vec<u8>,
+    header_text: OnceCell<String>,
     header: OnceCell<Map<String, Value>>,
     claims: OnceCell<Map<String, Value>>,
-    payload: String,
-    alg: &'static str,
+    payload: OnceCell<String>,
+    alg: OnceCell<&'static str>,
 }
 
 impl Token {
@@ -57,52 +64,93 @@ impl Token {
         alg: &'static str,
     ) -> Self {
         Token {
-            header_text: String::new(),
+            raw: Vec::new(),
+            header_text: OnceCell::new(),
             header: OnceCell::from(header),
             claims: OnceCell::from(claims),
-            payload,
-            alg,
+            payload: OnceCell::from(payload),
+            alg: OnceCell::from(alg),
         }
     }
 
     /// A token whose header and payload texts already passed every check: parsed on demand.
     fn unparsed(header_text: String, payload: String, alg: &'static str) -> Self {
         Token {
-            header_text,
+            raw: Vec::new(),
+            header_text: OnceCell::from(header_text),
             header: OnceCell::new(),
             claims: OnceCell::new(),
-            payload,
-            alg,
+            payload: OnceCell::from(payload),
+            alg: OnceCell::from(alg),
+        }
+    }
+
+    /// A token known to be valid from its verdict in the cache, decoded on demand.
+    fn cached(token: &[u8]) -> Self {
+        Token {
+            raw: token.to_vec(),
+            header_text: OnceCell::new(),
+            header: OnceCell::new(),
+            claims: OnceCell::new(),
+            payload: OnceCell::new(),
+            alg: OnceCell::new(),
         }
     }
 
     /// The same token with another `payload` text (a nested token reports its enclosed JWS).
+    /// The claims are built first, from the payload they were sent in.
     pub(crate) fn with_payload(mut self, payload: String) -> Self {
-        self.payload = payload;
+        self.claims();
+        self.payload = OnceCell::from(payload);
         self
+    }
+
+    /// Segment `index` of `raw`, decoded (empty if it does not decode, which cannot happen
+    /// for bytes whose verdict was stored).
+    fn decode_raw(&self, index: usize) -> String {
+        self.raw
+            .split(|&b| b == b'.')
+            .nth(index)
+            .and_then(|seg| URL_SAFE_NO_PAD.decode(seg).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn header_text(&self) -> &str {
+        self.header_text.get_or_init(|| self.decode_raw(0))
     }
 
     /// The JOSE header (for an encrypted JWT, the JWE protected header).
     pub fn header(&self) -> &Map<String, Value> {
         self.header
-            .get_or_init(|| json::parse_object(self.header_text.as_bytes()).unwrap_or_default())
+            .get_or_init(|| json::parse_object(self.header_text().as_bytes()).unwrap_or_default())
     }
 
     /// The claims (payload object).
     pub fn claims(&self) -> &Map<String, Value> {
         self.claims
-            .get_or_init(|| json::parse_object(self.payload.as_bytes()).unwrap_or_default())
+            .get_or_init(|| json::parse_object(self.payload().as_bytes()).unwrap_or_default())
     }
 
     /// The decoded payload JSON text exactly as sent (not re-serialised).
     pub fn payload(&self) -> &str {
-        &self.payload
+        self.payload.get_or_init(|| self.decode_raw(1))
     }
 
     /// The header `alg`, one of the supported algorithm names (for an encrypted JWT, the JWE
     /// key management algorithm, e.g. `RSA-OAEP-256`).
     pub fn alg(&self) -> &str {
-        self.alg
+        self.alg.get_or_init(|| {
+            match self
+                .header()
+                .get("alg")
+                .and_then(Value::as_str)
+                .and_then(Alg::from_name)
+            {
+                Some(alg) => alg.name(),
+                None => "",
+            }
+        })
     }
 }
 
@@ -141,15 +189,18 @@ pub(crate) fn split(token: &[u8]) -> Result<Parts<'_>, Rejection> {
             "token is longer than 16384 bytes",
         ));
     }
-    let dots = token.iter().filter(|&&b| b == b'.').count();
-    if dots != 2 {
-        return Err(malformed(segments_detail(dots.saturating_add(1))));
-    }
-    let mut segments = token.splitn(3, |&b| b == b'.');
-    let (Some(header), Some(payload), Some(signature)) =
-        (segments.next(), segments.next(), segments.next())
-    else {
-        return Err(malformed("token has 2 segments, expected 3"));
+    // Exactly two dots (memchr: the signature is most of the token).
+    let mut dots = memchr::memchr_iter(b'.', token);
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+        let segments = memchr::memchr_iter(b'.', token).count().saturating_add(1);
+        return Err(malformed(segments_detail(segments)));
+    };
+    let (Some(header), Some(payload), Some(signature)) = (
+        token.get(..first),
+        token.get(first.saturating_add(1)..second),
+        token.get(second.saturating_add(1)..),
+    ) else {
+        return Err(malformed("token is malformed"));
     };
     if header.is_empty() {
         return Err(malformed("token header segment is empty"));
@@ -222,8 +273,21 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Map<String, Value>, Rejection
 
 /// Steps 4 to 6: `alg`, `crit`, `kid`.
 pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(Alg, Option<&str>), Rejection> {
+    check_header_members(
+        header.get("alg"),
+        header.contains_key("crit"),
+        header.get("kid"),
+    )
+}
+
+/// [`check_header`] on the members themselves (`None`: absent).
+fn check_header_members<'a>(
+    alg: Option<&Value>,
+    has_crit: bool,
+    kid: Option<&'a Value>,
+) -> Result<(Alg, Option<&'a str>), Rejection> {
     let unsupported = |detail| Rejection::new(Status::UnsupportedAlg, detail);
-    let alg = match header.get("alg") {
+    let alg = match alg {
         Some(Value::String(name)) => match Alg::from_name(name) {
             Some(alg) => alg,
             None if name.eq_ignore_ascii_case("none") => {
@@ -236,18 +300,35 @@ pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(Alg, Option<&
     };
     // RFC 7515 §4.1.11: this module understands no extension parameter, so any
     // `crit` (even an empty array, which is itself invalid) is refused.
-    if header.contains_key("crit") {
+    if has_crit {
         return Err(Rejection::new(
             Status::BadCrit,
             "crit header is not supported",
         ));
     }
-    let kid = match header.get("kid") {
+    let kid = match kid {
         None => None,
         Some(Value::String(kid)) => Some(kid.as_str()),
         Some(_) => return Err(malformed("kid is not a string")),
     };
     Ok((alg, kid))
+}
+
+/// Step 3 for one segment without building it: UTF-8 was checked by the caller; strict JSON,
+/// object; the values of the named top-level members.
+fn scan_segment<const N: usize>(
+    text: &str,
+    d: &SegmentDetails,
+    names: &[&str; N],
+) -> Result<[Option<Value>; N], Rejection> {
+    json::scan_object(text.as_bytes(), names).map_err(|e| {
+        malformed(match e.fault {
+            Fault::Syntax => d.syntax,
+            Fault::Duplicate => d.duplicate,
+            Fault::TooDeep => d.deep,
+            Fault::NotObject => d.not_object,
+        })
+    })
 }
 
 /// Steps 7 and 8: pick candidate keys and verify the signature.
@@ -300,13 +381,10 @@ fn verify_with(key: &Key, alg: Alg, input: &[u8], signature: &[u8]) -> Result<bo
             let mut v = Verifier::new_without_digest(pkey)?;
             v.verify_oneshot(signature, input)
         }
-        (Material::Hmac(_), Family::Hmac, Some(_)) => {
-            let Some(secret) = key.hmac_secret.as_deref() else {
-                return Ok(false);
-            };
-            let mac = hmac(alg, secret, input);
-            Ok(mac.len() == signature.len() && openssl::memcmp::eq(&mac, signature))
-        }
+        (Material::Hmac(_), Family::Hmac, Some(_)) => Ok(key
+            .hmac
+            .as_ref()
+            .is_some_and(|h| h.verify(alg, input, signature))),
         _ => Ok(false),
     }
 }
@@ -323,7 +401,7 @@ fn rsa_verify(
     signature: &[u8],
 ) -> Result<bool, ErrorStack> {
     thread_local! {
-        static CTX: RefCell<HashMap<(u64, Alg), PkeyCtx<Public>>> = RefCell::new(HashMap::new());
+        static CTX: RefCell<CtxMap> = RefCell::new(HashMap::default());
     }
     let md = match alg {
         Alg::Rs384 | Alg::Ps384 => Md::sha384(),
@@ -357,51 +435,111 @@ fn rsa_verify(
     })
 }
 
-/// SHA-256/384/512 of `input` through OpenSSL's one-shot functions (no EVP fetch).
-fn sha2(md: MessageDigest, input: &[u8]) -> Vec<u8> {
-    if md == MessageDigest::sha384() {
-        openssl::sha::sha384(input).to_vec()
-    } else if md == MessageDigest::sha512() {
-        openssl::sha::sha512(input).to_vec()
-    } else {
-        openssl::sha::sha256(input).to_vec()
+/// Per-thread OpenSSL verify contexts by (key id, alg).
+type CtxMap = HashMap<(u64, Alg), PkeyCtx<Public>, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of the per-thread context map: its keys are process-unique key ids (never
+/// chosen by a client) and an `alg`, so a multiplicative mix is enough and costs a fraction of
+/// SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
     }
 }
 
-/// HMAC (RFC 2104) over OpenSSL's SHA-2 functions. Same result as an EVP HMAC, without the
-/// per-call algorithm fetch and context set-up that cost OpenSSL 3 more than the MAC itself.
-fn hmac(alg: Alg, key: &[u8], msg: &[u8]) -> Vec<u8> {
-    use openssl::sha::{Sha256, Sha384, Sha512};
+/// SHA-256/384/512 of `input` through OpenSSL's low-level functions (no EVP fetch).
+fn sha2(md: MessageDigest, input: &[u8]) -> Vec<u8> {
+    // The incremental SHA*_Init/Update/Final: OpenSSL 3's one-shot SHA256() fetches the
+    // algorithm on every call, which costs more than hashing a token.
     macro_rules! run {
-        ($h:ty, $block:expr) => {{
-            const BLOCK: usize = $block;
-            let mut k = [0u8; BLOCK];
-            if key.len() > BLOCK {
-                let mut h = <$h>::new();
-                h.update(key);
-                let d = h.finish();
-                for (dst, src) in k.iter_mut().zip(d.iter()) {
-                    *dst = *src;
-                }
-            } else {
-                for (dst, src) in k.iter_mut().zip(key.iter()) {
-                    *dst = *src;
-                }
-            }
-            let mut inner = <$h>::new();
-            inner.update(&k.map(|b| b ^ 0x36));
-            inner.update(msg);
-            let inner = inner.finish();
-            let mut outer = <$h>::new();
-            outer.update(&k.map(|b| b ^ 0x5c));
-            outer.update(&inner);
-            outer.finish().to_vec()
+        ($h:ty) => {{
+            let mut h = <$h>::new();
+            h.update(input);
+            h.finish().to_vec()
         }};
     }
-    match alg {
-        Alg::Hs384 => run!(Sha384, 128),
-        Alg::Hs512 => run!(Sha512, 128),
-        _ => run!(Sha256, 64),
+    if md == MessageDigest::sha384() {
+        run!(Sha384)
+    } else if md == MessageDigest::sha512() {
+        run!(Sha512)
+    } else {
+        run!(Sha256)
+    }
+}
+
+/// An HMAC key (RFC 2104) for SHA-256, SHA-384 and SHA-512 over OpenSSL's SHA-2 functions,
+/// with the inner and outer pads hashed once, when the key is loaded: a verification hashes
+/// only the message and the inner digest (no per-call algorithm fetch or context set-up, which
+/// cost OpenSSL 3 more than the MAC itself, and two compressions fewer than HMAC from scratch).
+#[derive(Clone)]
+pub(crate) struct HmacKey {
+    s256: (Sha256, Sha256),
+    s384: (Sha384, Sha384),
+    s512: (Sha512, Sha512),
+}
+
+impl HmacKey {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        macro_rules! pads {
+            ($h:ty, $block:expr) => {{
+                const BLOCK: usize = $block;
+                let mut k = [0u8; BLOCK];
+                if key.len() > BLOCK {
+                    let mut h = <$h>::new();
+                    h.update(key);
+                    let d = h.finish();
+                    for (dst, src) in k.iter_mut().zip(d.iter()) {
+                        *dst = *src;
+                    }
+                } else {
+                    for (dst, src) in k.iter_mut().zip(key.iter()) {
+                        *dst = *src;
+                    }
+                }
+                let mut inner = <$h>::new();
+                inner.update(&k.map(|b| b ^ 0x36));
+                let mut outer = <$h>::new();
+                outer.update(&k.map(|b| b ^ 0x5c));
+                (inner, outer)
+            }};
+        }
+        HmacKey {
+            s256: pads!(Sha256, 64),
+            s384: pads!(Sha384, 128),
+            s512: pads!(Sha512, 128),
+        }
+    }
+
+    /// Whether `mac` is the HMAC of `msg` (compared in constant time).
+    fn verify(&self, alg: Alg, msg: &[u8], mac: &[u8]) -> bool {
+        macro_rules! run {
+            ($pads:expr) => {{
+                let (mut inner, mut outer) = $pads.clone();
+                inner.update(msg);
+                outer.update(&inner.finish());
+                let want = outer.finish();
+                want.len() == mac.len() && openssl::memcmp::eq(&want, mac)
+            }};
+        }
+        match alg {
+            Alg::Hs384 => run!(self.s384),
+            Alg::Hs512 => run!(self.s512),
+            _ => run!(self.s256),
+        }
     }
 }
 
@@ -412,9 +550,30 @@ fn hmac(alg: Alg, key: &[u8], msg: &[u8]) -> Vec<u8> {
 /// `Malformed`; `alg` → `UnsupportedAlg`; `crit` → `BadCrit`; non-string
 /// `kid` → `Malformed`; no candidate key → `NoKey`; signature →
 /// `BadSignature`; `exp` / `nbf` → `BadClaim`, `Expired`, `NotYetValid`.
+///
+/// The header and payload are checked in full (strict JSON, no duplicate member anywhere,
+/// bounded depth) but only the members the checks need are extracted; [`Token::header`] and
+/// [`Token::claims`] build the objects when first asked.
 pub fn verify(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Rejection> {
     verify_cached(token, keys, v, None).0
 }
+
+/// [`verify`] as it was first written: header and payload built as objects, then checked.
+/// Kept as the reference the fuzzer and the tests compare [`verify`] with; not for use.
+#[doc(hidden)]
+pub fn verify_reference(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Rejection> {
+    let parts = split(token)?;
+    let header = parse_header(&parts.header)?;
+    let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
+    let claims = parse_segment(&payload, &PAYLOAD)?;
+    let (alg, kid) = check_header(&header)?;
+    check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+    claims::check(&claims, v)?;
+    Ok(Token::new(header, claims, payload, alg.name()))
+}
+
+/// The header members [`verify`] reads.
+const HEADER_MEMBERS: [&str; 4] = ["alg", "kid", "crit", "x-fault"];
 
 /// [`verify`], consulting a cache of verified tokens for the signature step (see
 /// [`crate::cache`]). Returns the result and whether the cache was used.
@@ -427,120 +586,50 @@ pub(crate) fn verify_cached(
     let mut used = CacheUse::None;
     let result = (|| {
         // A stored verdict covers these exact bytes with this key set: everything but the
-        // time claims was checked when it was stored, so only they are checked again.
+        // time claims was checked when it was stored, and they were stored with it, so the
+        // token is not even decoded.
         let entry = match cache {
             Some((c, _)) if !token.is_empty() && token.len() <= MAX_TOKEN_LEN => {
                 let key = cache::entry_key(keys, token);
-                if c.contains(&key, v.now) {
-                    if let Some((token, exp, nbf)) = cached_token(token) {
-                        used = CacheUse::Hit;
-                        claims::check_times(exp.as_ref(), nbf.as_ref(), v)?;
-                        return Ok(token);
-                    }
+                if let Some(times) = c.lookup(&key, v.now) {
+                    used = CacheUse::Hit;
+                    times.check(v)?;
+                    return Ok(Token::cached(token));
                 }
                 Some(key)
             }
             _ => None,
         };
         let parts = split(token)?;
-        let header = parse_header(&parts.header)?;
+        let header = String::from_utf8(parts.header).map_err(|_| malformed(HEADER.utf8))?;
+        let [alg, kid, crit, _fault] = scan_segment(&header, &HEADER, &HEADER_MEMBERS)?;
         // TEST-ONLY: compiled in only with the `fault-injection` cargo feature (off by
         // default, never in a shipped build). See `fault_injection`.
         #[cfg(feature = "fault-injection")]
-        fault_injection(&header);
+        fault_injection(_fault.as_ref());
         let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
-        let claims = parse_segment(&payload, &PAYLOAD)?;
-        let (alg, kid) = check_header(&header)?;
-        match cache {
-            Some((c, max_age)) => {
-                used = CacheUse::Miss;
-                check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
-                claims::check(&claims, v)?;
+        let [exp, nbf] = scan_segment(&payload, &PAYLOAD, &["exp", "nbf"])?;
+        let (alg, kid) = check_header_members(alg.as_ref(), crit.is_some(), kid.as_ref())?;
+        if cache.is_some() {
+            used = CacheUse::Miss;
+        }
+        check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+        claims::check_times(exp.as_ref(), nbf.as_ref(), v)?;
+        if let Some((c, max_age)) = cache {
+            if let Some(times) = TimeClaims::of(exp.as_ref(), nbf.as_ref()) {
                 let key = entry.unwrap_or_else(|| cache::entry_key(keys, token));
-                c.insert(&key, cache::expiry(&claims, v.now, max_age), v.now);
-            }
-            None => {
-                check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
-                claims::check(&claims, v)?;
+                c.insert(
+                    &key,
+                    cache::expiry(exp.as_ref(), v.now, max_age),
+                    v.now,
+                    times,
+                );
             }
         }
-        Ok(Token::new(header, claims, payload, alg.name()))
+        let alg = alg.name();
+        Ok(Token::unparsed(header, payload, alg))
     })();
     (result, used)
-}
-
-/// The parts of a token whose verdict was found in the cache: the token (header and payload
-/// kept as text), and its `exp` and `nbf` members as sent (`None`: absent). `None` if the bytes
-/// do not decode as they did when the verdict was stored, which is not expected: the caller
-/// then verifies the token in full.
-fn cached_token(token: &[u8]) -> Option<(Token, Option<Value>, Option<Value>)> {
-    let mut segments = token.splitn(3, |&b| b == b'.');
-    let (header, payload) = (segments.next()?, segments.next()?);
-    let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let [alg] = pick(&header, &["alg"])?;
-    let alg = Alg::from_name(alg?.as_str()?)?;
-    let [exp, nbf] = pick(&payload, &["exp", "nbf"])?;
-    Some((Token::unparsed(header, payload, alg.name()), exp, nbf))
-}
-
-/// The values of the named top-level members of a JSON object, without building the object
-/// (the others are skipped). For text that already passed the strict parse.
-fn pick<const N: usize>(text: &str, names: &[&str; N]) -> Option<[Option<Value>; N]> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let values = Pick(names).deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    Some(values)
-}
-
-/// [`pick`]'s visitor of the object.
-struct Pick<'n, const N: usize>(&'n [&'n str; N]);
-
-impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Pick<'_, N> {
-    type Value = [Option<Value>; N];
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, const N: usize> serde::de::Visitor<'de> for Pick<'_, N> {
-    type Value = [Option<Value>; N];
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
-        while let Some(index) = map.next_key_seed(Name(self.0))? {
-            match index.and_then(|i| out.get_mut(i)) {
-                Some(slot) => *slot = Some(map.next_value()?),
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// A member name, as its index in the names [`pick`] looks for.
-struct Name<'n, const N: usize>(&'n [&'n str; N]);
-
-impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Name<'_, N> {
-    type Value = Option<usize>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de, const N: usize> serde::de::Visitor<'de> for Name<'_, N> {
-    type Value = Option<usize>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a member name")
-    }
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().position(|n| *n == s))
-    }
 }
 
 /// TEST-ONLY fault injection (cargo feature `fault-injection`, off by default): a token whose
@@ -550,8 +639,8 @@ impl<'de, const N: usize> serde::de::Visitor<'de> for Name<'_, N> {
 /// Without the feature the member is an ordinary, ignored header member.
 #[cfg(feature = "fault-injection")]
 #[allow(clippy::panic)]
-fn fault_injection(header: &Map<String, Value>) {
-    if header.get("x-fault").and_then(Value::as_str) == Some("panic") {
+fn fault_injection(value: Option<&Value>) {
+    if value.and_then(Value::as_str) == Some("panic") {
         panic!("auth_jwt fault injection: the token header has \"x-fault\":\"panic\"");
     }
 }
@@ -600,5 +689,37 @@ mod fault_injection_tests {
             &Validation { now: 0, leeway: 0 },
         );
         assert!(res.is_err());
+    }
+}
+
+#[cfg(test)]
+mod hmac_tests {
+    use super::*;
+    use openssl::sign::Signer;
+
+    /// The precomputed-pad HMAC agrees with OpenSSL's own HMAC for every hash and key length
+    /// (shorter than, equal to and longer than the hash's block).
+    #[test]
+    fn hmac_key_matches_openssl() {
+        let msg = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0";
+        for len in [1usize, 32, 63, 64, 65, 127, 128, 129, 300] {
+            let secret: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let key = HmacKey::new(&secret);
+            let pkey = PKey::hmac(&secret).unwrap();
+            for (alg, md) in [
+                (Alg::Hs256, MessageDigest::sha256()),
+                (Alg::Hs384, MessageDigest::sha384()),
+                (Alg::Hs512, MessageDigest::sha512()),
+            ] {
+                let mut s = Signer::new(md, &pkey).unwrap();
+                let mac = s.sign_oneshot_to_vec(msg).unwrap();
+                assert!(key.verify(alg, msg, &mac), "{alg:?} key length {len}");
+                let mut bad = mac.clone();
+                bad[0] ^= 1;
+                assert!(!key.verify(alg, msg, &bad));
+                assert!(!key.verify(alg, msg, &mac[1..]));
+                assert!(!key.verify(alg, b"other", &mac));
+            }
+        }
     }
 }

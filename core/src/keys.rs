@@ -34,6 +34,7 @@ use serde_json::{Map, Value};
 
 use crate::alg::{Alg, Curve, Family};
 use crate::jwe::{Enc, KeyMgmt, MgmtKind};
+use crate::jws::HmacKey;
 use crate::{json, Rejection, Status};
 
 /// Base64url for key material: padding tolerated (some JWKS publishers add it).
@@ -249,9 +250,9 @@ pub(crate) struct Key {
     /// Unique for the life of the process (never reused), so per-thread caches of
     /// OpenSSL contexts keyed by it can never hand one key's context to another key.
     pub(crate) id: u64,
-    /// The raw HMAC secret of an `oct` key, kept so a verification needs no OpenSSL call to
-    /// get it back out of the key object.
-    pub(crate) hmac_secret: Option<Vec<u8>>,
+    /// The HMAC key of an `oct` key with its pads already hashed, so a verification needs no
+    /// OpenSSL call to get the secret back out of the key object and hashes only the message.
+    pub(crate) hmac: Option<HmacKey>,
 }
 
 impl Key {
@@ -581,7 +582,7 @@ fn parse_jwk(
         mode == Mode::Private && matches!(key_use, None | Some("enc")) && alg.is_none();
 
     let mut oct_secret = None;
-    let mut hmac_secret = None;
+    let mut hmac = None;
     let material = match kty {
         "RSA" => {
             let modulus = b64_member(obj, "n", n)?;
@@ -657,7 +658,7 @@ fn parse_jwk(
                 ));
             }
             let pkey = PKey::hmac(&k).map_err(|e| err(format!("invalid oct key: {e}")))?;
-            hmac_secret = Some(k.clone());
+            hmac = Some(HmacKey::new(&k));
             oct_secret = Some(k);
             Material::Hmac(pkey)
         }
@@ -776,7 +777,7 @@ fn parse_jwk(
     };
     Ok(Some(Key {
         id: next_key_id(),
-        hmac_secret,
+        hmac,
         material,
         kid,
         alg,
@@ -1050,7 +1051,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
                 }
                 keys.push(Key {
                     id: next_key_id(),
-                    hmac_secret: None,
+                    hmac: None,
                     material,
                     kid: None,
                     alg: None,
@@ -1092,7 +1093,7 @@ fn parse_pem(data: &[u8], warnings: &mut Vec<String>, mode: Mode) -> Result<Vec<
         }
         keys.push(Key {
             id: next_key_id(),
-            hmac_secret: None,
+            hmac: None,
             material,
             kid: None,
             alg: None,

@@ -48,9 +48,9 @@ mod util;
 #[cfg(test)]
 mod cookbook_tests;
 
-pub use cache::{verify_cached, CacheUse, VerdictCache};
+pub use cache::{verify_cached, CacheUse, NumericDate, TimeClaims, VerdictCache};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
-pub use jws::{verify, Token, Validation};
+pub use jws::{verify, verify_reference, Token, Validation};
 pub use keys::{KeyError, KeySet};
 pub use util::{bearer_token, is_truthy, lookup, render};
 

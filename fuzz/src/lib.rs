@@ -46,8 +46,8 @@ use std::sync::OnceLock;
 
 use auth_jwt_core::sign::{encode, encode_raw, SigningKey};
 use auth_jwt_core::{
-    bearer_token, lookup, render, verify, verify_cached, CacheUse, KeySet, Rejection, Status,
-    Token, Validation, VerdictCache, MAX_TOKEN_LEN,
+    bearer_token, lookup, render, verify, verify_cached, verify_reference, CacheUse, KeySet,
+    Rejection, Status, TimeClaims, Token, Validation, VerdictCache, MAX_TOKEN_LEN,
 };
 use serde_json::{json, Map, Value};
 
@@ -261,6 +261,8 @@ pub fn fuzz_verify(data: &[u8]) {
         check_result(body, &fixed, &fixed_v, None);
         check_result(body, &fuzzed, &fuzz_v, None);
         check_same_but_time(&fixed, &fuzzed);
+        check_reference(body, set, &fixed_v, &fixed);
+        check_reference(body, set, &fuzz_v, &fuzzed);
         check_cached(body, set, &fixed_v, &fixed, &fuzz_v, &fuzzed);
         if let Some(token) = bearer_token(body) {
             let r = verify(token, set, &fixed_v);
@@ -291,6 +293,8 @@ pub fn fuzz_verify(data: &[u8]) {
     check_result(token, &fixed, &fixed_v, signed);
     check_result(token, &fuzzed, &fuzz_v, signed);
     check_same_but_time(&fixed, &fuzzed);
+    check_reference(token, set, &fixed_v, &fixed);
+    check_reference(token, set, &fuzz_v, &fuzzed);
     check_cached(token, set, &fixed_v, &fixed, &fuzz_v, &fuzzed);
     if selector & RAW_HEADER == 0 {
         // Header and signature are right: only the payload may be refused.
@@ -317,15 +321,21 @@ pub fn fuzz_verify(data: &[u8]) {
 
 /// A verdict store that keeps every verdict for ever (so a hit's own time checks are what
 /// refuses an expired token).
-struct Forever(RefCell<Vec<[u8; 32]>>);
+struct Forever(RefCell<Vec<([u8; 32], TimeClaims)>>);
 
 impl VerdictCache for Forever {
-    fn contains(&self, key: &[u8; 32], _now: i64) -> bool {
-        self.0.borrow().contains(key)
+    fn lookup(&self, key: &[u8; 32], _now: i64) -> Option<TimeClaims> {
+        self.0.borrow().iter().find(|(k, _)| k == key).map(|&(_, t)| t)
     }
-    fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64) {
-        self.0.borrow_mut().push(*key);
+    fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64, times: TimeClaims) {
+        self.0.borrow_mut().push((*key, times));
     }
+}
+
+/// `verify` (which checks header and payload without building them) answers exactly as the
+/// reference that builds both objects first: the same token, or the same refusal and phrase.
+fn check_reference(token: &[u8], set: &KeySet, v: &Validation, r: &Result<Token, Rejection>) {
+    assert_same(r, &verify_reference(token, set, v));
 }
 
 /// The verified-token cache answers exactly as `verify`: a miss under `v1` gives `r1` (and
