@@ -2,9 +2,9 @@
 //!
 //! A cache hit skips the signature check and the parsing: the token's `exp` and `nbf` are
 //! stored with the verdict ([`TimeClaims`]) and checked again on every request, with the
-//! leeway in force; the header and payload are decoded only if a variable asks for them. The storage is the caller's (the
-//! nginx glue keeps it in shared memory, shared by all workers): this module defines what is
-//! stored and when.
+//! leeway in force; the header and payload are decoded only if a variable asks for them. The
+//! storage is the caller's (the nginx glue keeps it in shared memory, shared by all workers):
+//! this module defines what is stored and when.
 //!
 //! - Key: SHA-256 over the key set's [`KeySet::fingerprint`] and the whole token, so another
 //!   key set (a reload with new keys, another location) never finds an old verdict, and two

@@ -44,7 +44,7 @@ pub struct Validation {
 /// claims objects only when [`Token::header`] or [`Token::claims`] is first called (the same
 /// bytes passed the strict checks when the token was verified, or when the verdict the
 /// verified-token cache answered with was stored).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Token {
     /// The compact token answered from the cache (empty otherwise): the texts below are
     /// decoded from it on demand.
@@ -54,6 +54,19 @@ pub struct Token {
     claims: OnceCell<Map<String, Value>>,
     payload: OnceCell<String>,
     alg: OnceCell<&'static str>,
+}
+
+/// Leaves out `raw`: it is the whole bearer token, signature included, which must never reach
+/// a log.
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("header", &self.header.get())
+            .field("claims", &self.claims.get())
+            .field("payload", &self.payload.get())
+            .field("alg", &self.alg.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Token {
@@ -564,6 +577,8 @@ pub fn verify(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Reje
 pub fn verify_reference(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Rejection> {
     let parts = split(token)?;
     let header = parse_header(&parts.header)?;
+    #[cfg(feature = "fault-injection")]
+    fault_injection(header.get("x-fault"));
     let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
     let claims = parse_segment(&payload, &PAYLOAD)?;
     let (alg, kid) = check_header(&header)?;
