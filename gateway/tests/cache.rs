@@ -1,7 +1,8 @@
 //! The verified-token cache (`auth_jwt_cache`) against a real nginx: a repeated token is a
 //! HIT (its signature is not checked again), refused tokens are never stored, an expired
 //! token is refused even while its verdict is stored, a reload with another key set never
-//! reuses a verdict, and a zone far too small for the traffic keeps answering correctly.
+//! reuses a verdict, a zone far too small for the traffic keeps answering correctly, and a
+//! verdict's stored `exp`/`nbf` are checked with the leeway of the location that finds it.
 
 mod common;
 
@@ -210,4 +211,61 @@ fn a_full_zone_keeps_working() {
     assert!(hits < tokens.len(), "a 32k zone cannot hold 3000 verdicts");
     drop(c);
     nginx.finish();
+}
+
+/// A verdict stored by one location is found by another with the same keys and zone, and the
+/// time claims stored with it are checked with the leeway of the location asking: a token
+/// whose `nbf` is 30 s ahead passes where `auth_jwt_leeway 120s`, and the same verdict, a HIT,
+/// still refuses it where the leeway is 0.
+#[test]
+fn stored_time_claims_are_checked_with_the_leeway_in_force() {
+    let keys = format!(r#"{{"keys":[{}]}}"#, jwk(SECRET_A, "a"));
+    let files: [(&str, &[u8]); 1] = [("keys.jwks", keys.as_bytes())];
+    let nginx = common::Nginx::start("cache-leeway", &files, 1, |dir, ports| {
+        format!(
+            "auth_jwt_cache zone=jwtl:1m max_age=60s;\n\
+             server {{\n\
+               listen 127.0.0.1:{port};\n\
+               auth_jwt \"cache\";\n\
+               auth_jwt_key_file {p}/keys.jwks;\n\
+               add_header X-Cache \"[$auth_jwt_cache_status]\" always;\n\
+               add_header X-Status $auth_jwt_status always;\n\
+               location /lenient {{ auth_jwt_leeway 120s; empty_gif; }}\n\
+               location /strict {{ empty_gif; }}\n\
+             }}",
+            port = ports[0],
+            p = dir.display(),
+        )
+    });
+    let t = encode(
+        "HS256",
+        &json!({ "kid": "a" }),
+        &json!({ "sub": "early", "nbf": now() + 30, "exp": now() + 600 }),
+        &SigningKey::hmac(SECRET_A),
+    )
+    .unwrap();
+    let mut c = connect(&nginx);
+    let mut ask = |path: &str| {
+        let auth = format!("Bearer {t}");
+        let r = client::request(
+            &mut c,
+            "GET",
+            path,
+            &[("Host", "localhost"), ("Authorization", &auth)],
+            None,
+        )
+        .unwrap();
+        let h = |n: &str| r.header(n).unwrap_or("").to_owned();
+        (r.status(), h("x-cache"), h("x-status"))
+    };
+    assert_eq!(
+        ask("/strict"),
+        (401, "[MISS]".into(), "not_yet_valid".into())
+    );
+    assert_eq!(ask("/lenient"), (200, "[MISS]".into(), "valid".into()));
+    assert_eq!(ask("/lenient"), (200, "[HIT]".into(), "valid".into()));
+    assert_eq!(
+        ask("/strict"),
+        (401, "[HIT]".into(), "not_yet_valid".into())
+    );
 }
