@@ -181,12 +181,7 @@ impl<'de, const N: usize> Visitor<'de> for Top<'_, N> {
                 return Err(A::Error::custom("duplicate member name"));
             }
             match wanted.and_then(|i| out.get_mut(i)) {
-                Some(slot) => {
-                    *slot = Some(map.next_value_seed(Seed {
-                        depth: child.depth,
-                        fault: child.fault,
-                    })?)
-                }
+                Some(slot) => *slot = Some(map.next_value_seed(child.0)?),
                 None => map.next_value_seed(child)?,
             }
         }
@@ -196,31 +191,20 @@ impl<'de, const N: usize> Visitor<'de> for Top<'_, N> {
 
 impl<const N: usize> Top<'_, N> {
     fn skip(&self) -> Skip<'_> {
-        Skip {
+        Skip(Seed {
             depth: 1,
             fault: self.fault,
-        }
+        })
     }
 }
 
-/// Checks a value as [`Seed`] does, building nothing.
+/// Checks a value as [`Seed`] does (same depth and fault tracking), building nothing.
 #[derive(Clone, Copy)]
-struct Skip<'a> {
-    depth: usize,
-    fault: &'a Cell<Option<Fault>>,
-}
+struct Skip<'a>(Seed<'a>);
 
 impl Skip<'_> {
     fn enter<E: serde::de::Error>(self) -> Result<Self, E> {
-        let seed = Seed {
-            depth: self.depth,
-            fault: self.fault,
-        }
-        .enter()?;
-        Ok(Skip {
-            depth: seed.depth,
-            fault: self.fault,
-        })
+        self.0.enter().map(Skip)
     }
 }
 
@@ -282,7 +266,7 @@ impl<'de> Visitor<'de> for Skip<'_> {
         while let Some(key) = map.next_key_seed(NameSeed)? {
             if !seen.insert(key) {
                 // Rejected, never "last wins": see the module documentation.
-                self.fault.set(Some(Fault::Duplicate));
+                self.0.fault.set(Some(Fault::Duplicate));
                 return Err(A::Error::custom("duplicate member name"));
             }
             map.next_value_seed(child)?;

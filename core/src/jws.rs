@@ -264,19 +264,24 @@ pub(crate) const PAYLOAD: SegmentDetails = SegmentDetails {
     not_object: "payload is not a JSON object",
 };
 
+impl SegmentDetails {
+    /// The refusal of a segment that failed the strict JSON checks with `fault`.
+    fn refusal(&self, fault: Fault) -> Rejection {
+        malformed(match fault {
+            Fault::Syntax => self.syntax,
+            Fault::Duplicate => self.duplicate,
+            Fault::TooDeep => self.deep,
+            Fault::NotObject => self.not_object,
+        })
+    }
+}
+
 /// Step 3 for one segment: UTF-8, strict JSON, object.
 pub(crate) fn parse_segment(
     text: &str,
     d: &SegmentDetails,
 ) -> Result<Map<String, Value>, Rejection> {
-    json::parse_object(text.as_bytes()).map_err(|e| {
-        malformed(match e.fault {
-            Fault::Syntax => d.syntax,
-            Fault::Duplicate => d.duplicate,
-            Fault::TooDeep => d.deep,
-            Fault::NotObject => d.not_object,
-        })
-    })
+    json::parse_object(text.as_bytes()).map_err(|e| d.refusal(e.fault))
 }
 
 pub(crate) fn parse_header(bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
@@ -334,14 +339,7 @@ fn scan_segment<const N: usize>(
     d: &SegmentDetails,
     names: &[&str; N],
 ) -> Result<[Option<Value>; N], Rejection> {
-    json::scan_object(text.as_bytes(), names).map_err(|e| {
-        malformed(match e.fault {
-            Fault::Syntax => d.syntax,
-            Fault::Duplicate => d.duplicate,
-            Fault::TooDeep => d.deep,
-            Fault::NotObject => d.not_object,
-        })
-    })
+    json::scan_object(text.as_bytes(), names).map_err(|e| d.refusal(e.fault))
 }
 
 /// Steps 7 and 8: pick candidate keys and verify the signature.
