@@ -105,6 +105,37 @@ impl LocConf {
         };
         fixed.as_deref().cloned().unwrap_or_default()
     }
+
+    /// Whether a token check made with `other` is the one this configuration makes: the same
+    /// token source, keys, type, leeway and cache. A location that inherits all of them from
+    /// its server, or an `if` block from its location, makes the same check; the realm and
+    /// `auth_jwt_require` are applied by the access handler of each location and do not count.
+    pub fn same_check(&self, other: &LocConf) -> bool {
+        fn token(c: &LocConf) -> Option<Option<NonNull<ngx_http_complex_value_t>>> {
+            match c.auth {
+                Some(Auth::On { token, .. }) => Some(token),
+                _ => None,
+            }
+        }
+        fn same_set(a: &Option<Arc<KeySet>>, b: &Option<Arc<KeySet>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        ptr::eq(self, other)
+            || (token(self).is_some()
+                && token(self) == token(other)
+                && same_set(&self.keys, &other.keys)
+                && same_set(&self.dec_keys, &other.dec_keys)
+                && self.key_paths == other.key_paths
+                && self.key_requests == other.key_requests
+                && self.key_cache == other.key_cache
+                && self.ty == other.ty
+                && self.leeway == other.leeway
+                && self.cache == other.cache)
+    }
 }
 
 /// Loads a key file for tokens of type `ty`: decryption keys too unless `ty` is `signed`.
@@ -116,7 +147,7 @@ pub fn parse_keys(data: &[u8], ty: TokenType) -> Result<(KeySet, Vec<String>), K
 }
 
 /// `auth_jwt_cache zone=name:size [max_age=time];`
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CacheConf {
     pub zone: NonNull<ngx_shm_zone_t>,
     /// Seconds.
@@ -722,6 +753,18 @@ fn set_require(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void)
                 }
             };
             continue;
+        }
+        // As NGINX Plus documents: a literal is always true (or always "0"), which is never
+        // what was meant.
+        if !a.as_bytes().starts_with(b"$") {
+            let v = a.to_string();
+            return conf_error(
+                cf,
+                format_args!(
+                    "auth_jwt_require: \"{v}\" must start with a variable, e.g. \
+                     $jwt_claim_iss or a map result such as $iss_ok"
+                ),
+            );
         }
         match cf.compile(&mut a) {
             Some(cv) => values.push(cv),

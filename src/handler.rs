@@ -1,12 +1,12 @@
 //! The access-phase handler: find the token, verify it, apply `auth_jwt_require`, answer.
 
 use std::panic::{self, AssertUnwindSafe};
-
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use auth_jwt_core::{
-    bearer_token, is_truthy, verify, verify_cached, verify_typed, CacheUse, KeySet, Rejection,
-    Status, TokenType, Validation,
+    bearer_token, is_truthy, verify, verify_cached, verify_typed, www_authenticate, CacheUse,
+    KeySet, Rejection, Status, TokenType, Validation,
 };
 use ngx::ffi::{
     ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_int_t, ngx_list_push,
@@ -19,7 +19,7 @@ use ngx::http::HttpModuleLocationConf;
 use crate::cache::ShmCache;
 use crate::conf::{Auth, LocConf};
 use crate::keyrequest::{self, Keys};
-use crate::state::{self, RequestState};
+use crate::state::{self, Verdict};
 use crate::AuthJwtModule;
 
 /// Registered in the access phase by `postconfiguration`.
@@ -36,7 +36,11 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_handler(r: *mut ngx_http_request_t) -
                 "auth_jwt: internal error while checking the token (error)",
             );
             // Best effort: $auth_jwt_status then reads "error".
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| internal_error(r)));
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                if let Some(lc) = AuthJwtModule::location_conf(&*r) {
+                    internal_error(r, lc);
+                }
+            }));
             NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
         }
     }
@@ -49,22 +53,112 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     let Some(lc) = AuthJwtModule::location_conf(&*r) else {
         return NGX_DECLINED as ngx_int_t;
     };
-    let (realm, token_cv) = match lc.auth {
-        Some(Auth::On { realm, token }) => (realm, token),
-        _ => return NGX_DECLINED as ngx_int_t,
+    let Some(Auth::On { realm, .. }) = lc.auth else {
+        return NGX_DECLINED as ngx_int_t;
     };
-    // Already decided in this location (the access phase can run again, e.g. with satisfy).
-    if let Some(s) = state::current_mut(r) {
-        return s.rc;
+    // Already answered in this location (the access phase can run again, e.g. with satisfy).
+    if let Some(rc) = state::answered(r, lc) {
+        return rc;
     }
-
-    let raw = match token_cv {
-        // SAFETY: complex values compiled at configuration time live as long as the cycle.
-        Some(cv) => complex_value(r, unsafe { cv.as_ref() }),
-        None => authorization(r),
+    match check(r, lc, Phase::Access) {
+        Check::Made => {}
+        Check::Pending => return NGX_AGAIN as ngx_int_t,
+        Check::Failed(rc) => return rc,
+        // Only a check already running for this request (it panicked) gets here: fail closed.
+        Check::Unavailable => return internal_error(r, lc),
+    }
+    let status = state::current_mut(r)
+        .and_then(|s| s.verdict.as_ref())
+        .map_or(Status::Error, |v| v.status);
+    let rc = match status {
+        Status::Valid => check_require(r, lc),
+        Status::Error => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+        s => unauthorized(r, realm.as_ptr(), s != Status::Missing),
     };
-    let Some(raw) = raw else {
-        return NGX_ERROR as ngx_int_t;
+    if let Some(s) = state::current_mut(r) {
+        s.rc = Some(rc);
+    }
+    rc
+}
+
+/// Where a check is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The access handler: it may wait for key subrequests.
+    Access,
+    /// A variable read before the access phase (or in a phase after it, in a location whose
+    /// access handler did not run): nothing can be waited for there.
+    Variable,
+}
+
+/// The outcome of [`check`].
+pub enum Check {
+    /// The request's state for this configuration has a verdict.
+    Made,
+    /// A key subrequest is running: the access handler returns `NGX_AGAIN`.
+    Pending,
+    /// No verdict can be made now (keys that only a subrequest can bring, or a check already
+    /// running for this request): a variable stays empty.
+    Unavailable,
+    /// Answer with this code (nginx could not give memory).
+    Failed(ngx_int_t),
+}
+
+/// Makes the request's verdict for `lc` if it has none: finds the token (once per request),
+/// the keys, and verifies. A refused token gets one `info` line; a check that cannot be made
+/// (no keys, a key source failing) gets an `error` line and the verdict `error` (500).
+pub fn check(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Check {
+    let Some(Auth::On { token, .. }) = lc.auth else {
+        return Check::Unavailable;
+    };
+    let Some(st) = state::for_conf(r, lc) else {
+        return Check::Failed(NGX_ERROR as ngx_int_t);
+    };
+    if st.verdict.is_some() {
+        return Check::Made;
+    }
+    if st.busy {
+        return Check::Unavailable;
+    }
+    st.busy = true;
+    let outcome = verify_request(r, lc, token, phase);
+    if let Some(st) = state::current_mut(r) {
+        st.busy = false;
+    }
+    match outcome {
+        Ok(Some(verdict)) => {
+            if let Some(st) = state::current_mut(r) {
+                st.verdict = Some(verdict);
+            }
+            Check::Made
+        }
+        Ok(None) => Check::Unavailable,
+        Err(c) => c,
+    }
+}
+
+/// The verification behind [`check`]: `Ok(None)` when no verdict can be made now.
+fn verify_request(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    token_cv: Option<NonNull<ngx_http_complex_value_t>>,
+    phase: Phase,
+) -> Result<Option<Verdict>, Check> {
+    let oom = || Check::Failed(NGX_ERROR as ngx_int_t);
+    // The token, read once per request (a key subrequest may change its variable).
+    let raw = match state::current_mut(r).and_then(|s| s.raw()) {
+        Some(raw) => raw,
+        None => {
+            let raw = match token_cv {
+                // SAFETY: complex values compiled at configuration time live as long as the
+                // cycle.
+                Some(cv) => complex_value(r, unsafe { cv.as_ref() }),
+                None => authorization(r),
+            }
+            .ok_or_else(oom)?;
+            state::current_mut(r).ok_or_else(oom)?.set_raw(raw);
+            raw
+        }
     };
 
     let ty = lc.ty.unwrap_or(TokenType::Signed);
@@ -72,11 +166,32 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     // Keys found per request: from subrequests, or from key files with variables in their
     // names (parsed once per worker).
     let mut refreshable = false;
+    let mut key_uris: Option<Vec<String>> = None;
     // A request without a token needs no keys: it does not make key subrequests.
     let dynamic: Option<Arc<KeySet>> = if raw.is_empty() && lc.key_requests.is_some() {
         None
     } else if let Some(uris) = &lc.key_requests {
-        match keyrequest::keys(r, lc, uris, now) {
+        let names = match state::current_mut(r).and_then(|s| s.key_uris.clone()) {
+            Some(names) => names,
+            None => match keyrequest::evaluate(r, uris) {
+                Ok(names) => {
+                    state::current_mut(r).ok_or_else(oom)?.key_uris = Some(names.clone());
+                    names
+                }
+                Err(e) => return Ok(Some(failure(r, &format!("auth_jwt: {e} (error)")))),
+            },
+        };
+        let keys = match phase {
+            Phase::Access => keyrequest::keys(r, lc, &names, now),
+            // Nothing can be waited for inside a variable: the keys this worker holds, or
+            // no verdict until the access phase.
+            Phase::Variable => match keyrequest::cached(lc, &names, now) {
+                Some(k) => k,
+                None => return Ok(None),
+            },
+        };
+        key_uris = Some(names);
+        match keys {
             Keys::Ready {
                 set,
                 refreshable: again,
@@ -88,22 +203,17 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
                 refreshable = again;
                 Some(set)
             }
-            Keys::Pending => return NGX_AGAIN as ngx_int_t,
-            Keys::Failed(e) => {
-                log(r, NGX_LOG_ERR, &format!("auth_jwt: {e} (error)"));
-                return internal_error(r);
-            }
+            Keys::Pending => return Err(Check::Pending),
+            Keys::Failed(e) => return Ok(Some(failure(r, &format!("auth_jwt: {e} (error)")))),
         }
     } else if let Some(paths) = &lc.key_paths {
         match crate::keyfiles::resolve(r, lc, paths, now) {
             Ok(set) => Some(set),
             Err(e) => {
-                log(
+                return Ok(Some(failure(
                     r,
-                    NGX_LOG_ERR,
                     &format!("auth_jwt: auth_jwt_key_file: {e} (error)"),
-                );
-                return internal_error(r);
+                )))
             }
         }
     } else {
@@ -116,20 +226,18 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
     // Merge refuses `auth_jwt` without keys except at a server{}'s own level (requests that
     // match no location): fail closed.
     let keys = dynamic.as_deref().or(fixed);
-    if keys.is_none() && !(raw.is_empty() && lc.key_requests.is_some()) {
-        log(
-            r,
-            NGX_LOG_ERR,
-            "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
-        );
-        return internal_error(r);
-    }
     let validation = Validation {
         now,
         leeway: lc.leeway,
     };
-    let (result, cache) = match raw {
-        [] => (
+    if keys.is_none() && !(raw.is_empty() && lc.key_requests.is_some()) {
+        return Ok(Some(failure(
+            r,
+            "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
+        )));
+    }
+    let (result, cache) = match (raw, keys) {
+        ([], _) => (
             Err(Rejection {
                 status: Status::Missing,
                 detail: if token_cv.is_some() {
@@ -140,28 +248,31 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
             }),
             CacheUse::None,
         ),
-        t => match (ty, lc.cache, keys) {
-            // Not reached: a token without keys was answered with 500 above.
-            (_, _, None) => return internal_error(r),
-            (TokenType::Signed, Some(Some(c)), Some(keys)) => {
+        // Not reached: a token without keys was refused above.
+        (_, None) => return Ok(Some(failure(r, "auth_jwt: no keys (error)"))),
+        (t, Some(keys)) => match (ty, lc.cache) {
+            (TokenType::Signed, Some(Some(c))) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
                 let zone = unsafe { c.zone.as_ref() };
                 verify_cached(t, keys, &validation, &ShmCache { zone }, c.max_age)
             }
-            (TokenType::Signed, _, Some(keys)) => (verify(t, keys, &validation), CacheUse::None),
+            (TokenType::Signed, _) => (verify(t, keys, &validation), CacheUse::None),
             // Decryption yields the claims: there is no verdict to cache.
-            (_, _, Some(keys)) => (verify_typed(t, keys, &validation, ty), CacheUse::None),
+            (_, _) => (verify_typed(t, keys, &validation, ty), CacheUse::None),
         },
     };
 
     // A kid the cached keys do not know: the key source may have rotated.
     if refreshable && result.as_ref().is_err_and(|e| e.is_unknown_kid()) {
-        if let Some(uris) = &lc.key_requests {
-            match keyrequest::refresh(r, lc, uris, now) {
-                Some(Keys::Pending) => return NGX_AGAIN as ngx_int_t,
+        if phase == Phase::Variable {
+            // The access phase may fetch the rotated keys.
+            return Ok(None);
+        }
+        if let Some(names) = &key_uris {
+            match keyrequest::refresh(r, lc, names, now) {
+                Some(Keys::Pending) => return Err(Check::Pending),
                 Some(Keys::Failed(e)) => {
-                    log(r, NGX_LOG_ERR, &format!("auth_jwt: {e} (error)"));
-                    return internal_error(r);
+                    return Ok(Some(failure(r, &format!("auth_jwt: {e} (error)"))))
                 }
                 Some(Keys::Ready {
                     warning: Some(w), ..
@@ -171,51 +282,52 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
         }
     }
 
-    let (status, token, rejection) = match result {
-        Ok(token) => (Status::Valid, Some(token), None),
-        Err(rej) => (rej.status, None, Some(rej)),
-    };
-    let state = RequestState {
-        status,
-        cache,
-        token,
-        rc: NGX_DECLINED as ngx_int_t,
-    };
-    if !state::attach(r, state) {
-        return NGX_ERROR as ngx_int_t;
-    }
-
-    let rc = match rejection {
-        Some(rej) => {
+    Ok(Some(match result {
+        Ok(token) => Verdict {
+            status: Status::Valid,
+            cache,
+            token: Some(token),
+        },
+        Err(rej) => {
             log(
                 r,
                 NGX_LOG_INFO,
                 &format!("auth_jwt: {} ({})", rej.detail, rej.status.as_str()),
             );
-            unauthorized(r, realm.as_ptr(), rej.status != Status::Missing)
+            Verdict {
+                status: rej.status,
+                cache,
+                token: None,
+            }
         }
-        None => check_require(r, lc),
-    };
-    if let Some(s) = state::current_mut(r) {
-        s.rc = rc;
-    }
-    rc
+    }))
 }
 
-/// Records `$auth_jwt_status` = `error` for the request and answers 500.
-fn internal_error(r: &mut ngx_http_request_t) -> ngx_int_t {
-    let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    let state = RequestState {
+/// A check that cannot be made: logs `line` at `error`; the verdict is `error` (500).
+fn failure(r: &ngx_http_request_t, line: &str) -> Verdict {
+    log(r, NGX_LOG_ERR, line);
+    Verdict {
         status: Status::Error,
         cache: CacheUse::None,
         token: None,
-        rc,
-    };
-    if state::attach(r, state) {
-        rc
-    } else {
-        NGX_ERROR as ngx_int_t
     }
+}
+
+/// Records `$auth_jwt_status` = `error` for the request and answers 500.
+fn internal_error(r: &mut ngx_http_request_t, lc: &LocConf) -> ngx_int_t {
+    let rc = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    let Some(st) = state::for_conf(r, lc) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    st.busy = false;
+    st.require_failed = false;
+    st.verdict = Some(Verdict {
+        status: Status::Error,
+        cache: CacheUse::None,
+        token: None,
+    });
+    st.rc = Some(rc);
+    rc
 }
 
 /// `auth_jwt_require`: every value of every directive must be non-empty and not "0".
@@ -231,7 +343,7 @@ fn check_require(r: &mut ngx_http_request_t, lc: &LocConf) -> ngx_int_t {
             };
             if !is_truthy(v) {
                 if let Some(s) = state::current_mut(r) {
-                    s.status = Status::RequireFailed;
+                    s.require_failed = true;
                 }
                 log(
                     r,
@@ -293,18 +405,7 @@ fn unauthorized(
     let Some(realm) = complex_value(r, unsafe { &*realm }) else {
         return NGX_ERROR as ngx_int_t;
     };
-    let mut value = Vec::with_capacity(realm.len() + 48);
-    value.extend_from_slice(b"Bearer realm=\"");
-    for &b in realm {
-        if b == b'"' || b == b'\\' {
-            value.push(b'\\');
-        }
-        value.push(b);
-    }
-    value.push(b'"');
-    if invalid {
-        value.extend_from_slice(b", error=\"invalid_token\"");
-    }
+    let value = www_authenticate(realm, invalid);
 
     // SAFETY: the request pool and the output header list are valid; the pushed element is
     // zeroed before use so fields that differ between nginx versions (`next`) are null.

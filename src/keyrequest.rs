@@ -132,49 +132,54 @@ impl Drop for Fetch {
     }
 }
 
-/// The key set for this request, or a fetch in progress.
-pub fn keys(
-    r: &mut ngx_http_request_t,
-    lc: &LocConf,
-    uris: &[NonNull<ngx_http_complex_value_t>],
-    now: i64,
-) -> Keys {
-    let names = match evaluate(r, uris) {
-        Ok(n) => n,
-        Err(e) => return Keys::Failed(e),
-    };
-    let key = (lc as *const LocConf as usize, names);
+/// The key set for this request, or a fetch in progress. `names` are the URIs as evaluated
+/// for this request (see [`evaluate`]).
+pub fn keys(r: &mut ngx_http_request_t, lc: &LocConf, names: &[String], now: i64) -> Keys {
+    let key = (lc as *const LocConf as usize, names.to_vec());
     // SAFETY: the fetch belongs to this request's pool and no other reference to it is live.
     if let Some(fetch) = unsafe { fetch_of(r, &key).as_mut() } {
         return advance(r, lc, fetch, now);
     }
-    let ttl = lc.key_cache;
-    if ttl > 0 {
-        let cached = CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            let e = c.get_mut(&key)?;
-            let set = e.set.clone()?;
-            if now.saturating_sub(e.fetched) < ttl {
-                return Some(Keys::Ready {
-                    set,
-                    refreshable: e.refreshable(now),
-                    warning: None,
-                });
-            }
-            // Another request is fetching, or the last fetch failed a moment ago (do not
-            // hammer the key source): go on with the stale set.
-            let busy = e.busy(now) || (!e.in_flight && now.saturating_sub(e.attempted) < 1);
-            busy.then_some(Keys::Ready {
-                set,
-                refreshable: false,
-                warning: None,
-            })
-        });
-        if let Some(k) = cached {
-            return k;
-        }
+    if let Some(k) = cached_for(&key, lc.key_cache, now) {
+        return k;
     }
-    start_fetch(r, key, ttl > 0, now)
+    start_fetch(r, key, lc.key_cache > 0, now)
+}
+
+/// The keys this worker holds for `names` that [`keys`] would use without a fetch, if any:
+/// what a check made outside the access phase (where nothing can be waited for) can use.
+pub fn cached(lc: &LocConf, names: &[String], now: i64) -> Option<Keys> {
+    cached_for(
+        &(lc as *const LocConf as usize, names.to_vec()),
+        lc.key_cache,
+        now,
+    )
+}
+
+fn cached_for(key: &CacheKey, ttl: i64, now: i64) -> Option<Keys> {
+    if ttl <= 0 {
+        return None;
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let e = c.get_mut(key)?;
+        let set = e.set.clone()?;
+        if now.saturating_sub(e.fetched) < ttl {
+            return Some(Keys::Ready {
+                set,
+                refreshable: e.refreshable(now),
+                warning: None,
+            });
+        }
+        // Another request is fetching, or the last fetch failed a moment ago (do not
+        // hammer the key source): go on with the stale set.
+        let busy = e.busy(now) || (!e.in_flight && now.saturating_sub(e.attempted) < 1);
+        busy.then_some(Keys::Ready {
+            set,
+            refreshable: false,
+            warning: None,
+        })
+    })
 }
 
 /// After a token's `kid` was not found in a cached set: fetch again if allowed. Returns
@@ -182,11 +187,10 @@ pub fn keys(
 pub fn refresh(
     r: &mut ngx_http_request_t,
     lc: &LocConf,
-    uris: &[NonNull<ngx_http_complex_value_t>],
+    names: &[String],
     now: i64,
 ) -> Option<Keys> {
-    let names = evaluate(r, uris).ok()?;
-    let key = (lc as *const LocConf as usize, names);
+    let key = (lc as *const LocConf as usize, names.to_vec());
     if !fetch_of(r, &key).is_null() {
         return None;
     }
@@ -194,7 +198,9 @@ pub fn refresh(
     allowed.then(|| start_fetch(r, key, true, now))
 }
 
-fn evaluate(
+/// Evaluates the URIs for a request (once: the access handler keeps them, see
+/// `state::RequestState::key_uris`).
+pub fn evaluate(
     r: &mut ngx_http_request_t,
     uris: &[NonNull<ngx_http_complex_value_t>],
 ) -> Result<Vec<String>, String> {

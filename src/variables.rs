@@ -1,9 +1,12 @@
 //! `$auth_jwt_status`, `$jwt_payload`, `$jwt_claim_<name>`, `$jwt_header_<name>`.
 //!
-//! All are non-cacheable and read the request state kept by the access handler, so they keep
-//! their values after an internal redirect and in the access log of rejected requests. They are
-//! empty (not found) when `auth_jwt` did not run or, for claims and header members, when the
-//! token was refused or does not have that member.
+//! All are non-cacheable. Read in a location where `auth_jwt` is on before its access handler
+//! ran (rewrite phases: `if`, `set`, `return`; preaccess: `limit_req`, `limit_conn`; a `map`
+//! used there), they make the token check right then, once per request, and the access handler
+//! reuses that verdict (see [`handler::check`]). Elsewhere they read the request's last verdict,
+//! so they keep their values after an internal redirect and in the access log of rejected
+//! requests. They are empty (not found) when no check was made or, for claims and header
+//! members, when the token was refused or does not have that member.
 
 use std::ffi::CStr;
 
@@ -16,7 +19,11 @@ use ngx::ffi::{
 };
 use serde_json::{Map, Value};
 
-use crate::state;
+use crate::conf::{Auth, LocConf};
+use crate::handler::{self, Phase};
+use crate::state::{self, RequestState, Verdict};
+use crate::AuthJwtModule;
+use ngx::http::HttpModuleLocationConf;
 
 const CLAIM_PREFIX: &str = "jwt_claim_";
 const HEADER_PREFIX: &str = "jwt_header_";
@@ -119,9 +126,34 @@ fn not_found(v: &mut ngx_variable_value_t) -> ngx_int_t {
 unsafe fn args<'a>(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
-) -> (&'a ngx_http_request_t, &'a mut ngx_variable_value_t) {
+) -> (&'a mut ngx_http_request_t, &'a mut ngx_variable_value_t) {
     // SAFETY: guaranteed by the caller.
-    unsafe { (&*r, &mut *v) }
+    unsafe { (&mut *r, &mut *v) }
+}
+
+/// The request's state for reading a variable: in a main request whose location has
+/// `auth_jwt` on and no verdict for its check yet, the check is made now.
+fn request_state<'a>(r: &mut ngx_http_request_t) -> Option<&'a RequestState> {
+    if std::ptr::eq(r, r.main) {
+        let lc: Option<&LocConf> = AuthJwtModule::location_conf(&*r);
+        if let Some(lc) = lc.filter(|lc| matches!(lc.auth, Some(Auth::On { .. }))) {
+            let decided = state::find(r).is_some_and(|s| s.verdict.is_some());
+            if !(decided && state::has_check_for(r, lc)) {
+                handler::check(r, lc, Phase::Variable);
+            }
+        }
+    }
+    state::find(r)
+}
+
+/// The request's verdict (see [`request_state`]).
+fn verdict<'a>(r: &mut ngx_http_request_t) -> Option<&'a Verdict> {
+    request_state(r).and_then(|s| s.verdict.as_ref())
+}
+
+/// The verified token (see [`request_state`]).
+fn token<'a>(r: &mut ngx_http_request_t) -> Option<&'a auth_jwt_core::Token> {
+    verdict(r).and_then(|v| v.token.as_ref())
 }
 
 unsafe extern "C" fn ngx_http_auth_jwt_status_variable(
@@ -131,9 +163,11 @@ unsafe extern "C" fn ngx_http_auth_jwt_status_variable(
 ) -> ngx_int_t {
     // SAFETY: called by nginx as a variable get handler.
     let (r, v) = unsafe { args(r, v) };
-    guard(v, |v| match state::find(r) {
-        Some(s) => set_value(r, v, s.status.as_str().as_bytes()),
-        None => not_found(v),
+    guard(v, |v| {
+        match request_state(r).and_then(RequestState::status) {
+            Some(s) => set_value(r, v, s.as_str().as_bytes()),
+            None => not_found(v),
+        }
     })
 }
 
@@ -144,7 +178,7 @@ unsafe extern "C" fn ngx_http_auth_jwt_cache_status_variable(
 ) -> ngx_int_t {
     // SAFETY: called by nginx as a variable get handler.
     let (r, v) = unsafe { args(r, v) };
-    guard(v, |v| match state::find(r).map(|s| s.cache) {
+    guard(v, |v| match verdict(r).map(|s| s.cache) {
         Some(CacheUse::Hit) => set_value(r, v, b"HIT"),
         Some(CacheUse::Miss) => set_value(r, v, b"MISS"),
         _ => not_found(v),
@@ -158,7 +192,7 @@ unsafe extern "C" fn ngx_http_auth_jwt_payload_variable(
 ) -> ngx_int_t {
     // SAFETY: called by nginx as a variable get handler.
     let (r, v) = unsafe { args(r, v) };
-    guard(v, |v| match state::find(r).and_then(|s| s.token.as_ref()) {
+    guard(v, |v| match token(r) {
         // JSON may hold raw CR/LF between its tokens: re-serialise such a payload compactly so
         // the value is safe in a header (JSON escapes control characters inside strings).
         Some(t) if has_control(t.payload().as_bytes()) => match serde_json::to_string(t.claims()) {
@@ -192,7 +226,7 @@ unsafe extern "C" fn ngx_http_auth_jwt_header_variable(
 }
 
 fn member(
-    r: &ngx_http_request_t,
+    r: &mut ngx_http_request_t,
     v: &mut ngx_variable_value_t,
     name: Option<&ngx_str_t>,
     prefix: &str,
@@ -204,7 +238,7 @@ fn member(
     let Some(key) = name.as_bytes().strip_prefix(prefix.as_bytes()) else {
         return not_found(v);
     };
-    let Some(token) = state::find(r).and_then(|s| s.token.as_ref()) else {
+    let Some(token) = token(r) else {
         return not_found(v);
     };
     match find_member(map(token), key) {
@@ -247,7 +281,7 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_path_variable(
         let Some(path) = path else {
             return not_found(v);
         };
-        let Some(token) = state::find(r).and_then(|s| s.token.as_ref()) else {
+        let Some(token) = token(r) else {
             return not_found(v);
         };
         let root = if path.claims {

@@ -52,7 +52,7 @@ pub use cache::{verify_cached, CacheUse, NumericDate, TimeClaims, VerdictCache};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
 pub use jws::{verify, verify_reference, Token, Validation};
 pub use keys::{KeyError, KeySet};
-pub use util::{bearer_token, is_truthy, lookup, render};
+pub use util::{bearer_token, is_truthy, lookup, render, www_authenticate};
 
 use std::fmt;
 

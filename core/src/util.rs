@@ -76,3 +76,45 @@ pub fn bearer_token(authorization: &[u8]) -> Option<&[u8]> {
 pub fn is_truthy(v: &[u8]) -> bool {
     !v.is_empty() && v != b"0"
 }
+
+/// The `WWW-Authenticate` value of a 401 (RFC 6750): `Bearer realm="..."`, with
+/// `, error="invalid_token"` when a token was presented and refused.
+///
+/// The realm can come from variables (`auth_jwt "api $uri"`; `$uri` is decoded, so a client
+/// can put CR and LF in it). Control characters (below 0x20, and DEL) are dropped: a quoted
+/// string may not carry them even escaped (RFC 9110, section 5.6.4), and CR/LF would end the
+/// header. `"` and `\` are escaped with `\`.
+pub fn www_authenticate(realm: &[u8], invalid_token: bool) -> Vec<u8> {
+    let mut value = Vec::with_capacity(realm.len().saturating_add(48));
+    value.extend_from_slice(b"Bearer realm=\"");
+    for &b in realm {
+        match b {
+            0..=0x1f | 0x7f => {}
+            b'"' | b'\\' => value.extend_from_slice(&[b'\\', b]),
+            _ => value.push(b),
+        }
+    }
+    value.push(b'"');
+    if invalid_token {
+        value.extend_from_slice(b", error=\"invalid_token\"");
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn www_authenticate_quotes_the_realm_and_drops_control_characters() {
+        assert_eq!(www_authenticate(b"api", false), b"Bearer realm=\"api\"");
+        assert_eq!(
+            www_authenticate(b"a\"b\\c", true),
+            b"Bearer realm=\"a\\\"b\\\\c\", error=\"invalid_token\""
+        );
+        let evil = b"r /\r\nSet-Cookie: a=b\x00\t\x1f\x7f\xc3\xa9";
+        let v = www_authenticate(evil, false);
+        assert_eq!(v, "Bearer realm=\"r /Set-Cookie: a=b\u{e9}\"".as_bytes());
+        assert!(!v.iter().any(|&c| c < 0x20 || c == 0x7f));
+    }
+}
