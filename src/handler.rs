@@ -83,7 +83,7 @@ fn access(r: &mut ngx_http_request_t) -> ngx_int_t {
 
 /// Where a check is asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+enum Phase {
     /// The access handler: it may wait for key subrequests.
     Access,
     /// A variable read before the access phase (or in a phase after it, in a location whose
@@ -92,7 +92,7 @@ pub enum Phase {
 }
 
 /// The outcome of [`check`].
-pub enum Check {
+enum Check {
     /// The request's state for this configuration has a verdict.
     Made,
     /// A key subrequest is running: the access handler returns `NGX_AGAIN`.
@@ -107,7 +107,7 @@ pub enum Check {
 /// Makes the request's verdict for `lc` if it has none: finds the token (once per request),
 /// the keys, and verifies. A refused token gets one `info` line; a check that cannot be made
 /// (no keys, a key source failing) gets an `error` line and the verdict `error` (500).
-pub fn check(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Check {
+fn check(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Check {
     let Some(Auth::On { token, .. }) = lc.auth else {
         return Check::Unavailable;
     };
@@ -134,6 +134,22 @@ pub fn check(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Check {
         }
         Ok(None) => Check::Unavailable,
         Err(c) => c,
+    }
+}
+
+/// [`check`] for a variable read outside the access handler. A panic must not unwind into
+/// nginx: it becomes the verdict `error` with its `error` line, and the access handler
+/// answers 500.
+pub fn check_for_variable(r: &mut ngx_http_request_t, lc: &LocConf) {
+    if panic::catch_unwind(AssertUnwindSafe(|| check(r, lc, Phase::Variable))).is_err() {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            log(
+                r,
+                NGX_LOG_ERR,
+                "auth_jwt: internal error while checking the token (error)",
+            );
+            internal_error(r, lc);
+        }));
     }
 }
 

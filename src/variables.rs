@@ -3,7 +3,7 @@
 //! All are non-cacheable. Read in a location where `auth_jwt` is on before its access handler
 //! ran (rewrite phases: `if`, `set`, `return`; preaccess: `limit_req`, `limit_conn`; a `map`
 //! used there), they make the token check right then, once per request, and the access handler
-//! reuses that verdict (see [`handler::check`]). Elsewhere they read the request's last verdict,
+//! reuses that verdict (see [`handler::check_for_variable`]). Elsewhere they read the request's last verdict,
 //! so they keep their values after an internal redirect and in the access log of rejected
 //! requests. They are empty (not found) when no check was made or, for claims and header
 //! members, when the token was refused or does not have that member.
@@ -20,7 +20,7 @@ use ngx::ffi::{
 use serde_json::{Map, Value};
 
 use crate::conf::{Auth, LocConf};
-use crate::handler::{self, Phase};
+use crate::handler;
 use crate::state::{self, RequestState, Verdict};
 use crate::AuthJwtModule;
 use ngx::http::HttpModuleLocationConf;
@@ -139,7 +139,7 @@ fn request_state<'a>(r: &mut ngx_http_request_t) -> Option<&'a RequestState> {
         if let Some(lc) = lc.filter(|lc| matches!(lc.auth, Some(Auth::On { .. }))) {
             let decided = state::find(r).is_some_and(|s| s.verdict.is_some());
             if !(decided && state::has_check_for(r, lc)) {
-                handler::check(r, lc, Phase::Variable);
+                handler::check_for_variable(r, lc);
             }
         }
     }

@@ -174,3 +174,37 @@ main::key_files("rsa.pub")
 [qr/\Aok status=valid sub=alice pid=\d+\n\z/, qr/500 Internal Server Error/, qr/\Aok status=valid sub=alice pid=\d+\n\z/]
 --- no_error_log eval
 ["[alert]", "[crit]", "exited on signal", $::PANIC_HEADER]
+
+
+
+=== TEST 4: a panic in a check made before the access phase (limit_req keyed by a claim): a 500 with $auth_jwt_status "error", the same worker then accepts a valid token
+--- http_config
+    limit_req_zone $jwt_claim_sub zone=panic_early:1m rate=100r/s;
+--- config
+    location = /t {
+        auth_jwt "test";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/rsa.pub;
+        limit_req zone=panic_early burst=10 nodelay;
+        error_page 500 = @err;
+        try_files /no-such-file @ok;
+    }
+    location @ok {
+        return 200 "ok status=$auth_jwt_status sub=$jwt_claim_sub pid=$pid\n";
+    }
+    location @err {
+        return 500 "err status=$auth_jwt_status sub=[$jwt_claim_sub] pid=$pid\n";
+    }
+--- user_files eval
+main::key_files("rsa.pub")
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer $::PANIC", "Authorization: Bearer $::GOOD"]
+--- error_code eval
+[500, 200]
+--- response_body_like eval
+[qr/\Aerr status=error sub=\[\] pid=\d+\n\z/, qr/\Aok status=valid sub=alice pid=\d+\n\z/]
+--- error_log
+auth_jwt: internal error while checking the token (error), client: 127.0.0.1, request: "GET /t"
+--- no_error_log eval
+["[alert]", "[crit]", "exited on signal", $::PANIC_HEADER]
