@@ -7,16 +7,17 @@
 //! most [`MAX_ENTRIES`] sets; the least recently checked one makes room.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fs;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use auth_jwt_core::glue::BoundedMap;
 use auth_jwt_core::{KeySet, TokenType};
-use ngx::ffi::{ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_str_t};
+use ngx::ffi::{ngx_http_complex_value_t, ngx_http_request_t};
 
 use crate::conf::{parse_keys, LocConf};
+use crate::ngx_ext;
 
 const MAX_ENTRIES: usize = 128;
 
@@ -29,7 +30,9 @@ struct Entry {
 }
 
 thread_local! {
-    static CACHE: RefCell<HashMap<(usize, Vec<String>), Entry>> = RefCell::new(HashMap::new());
+    /// The key sets this worker parsed, by (location, resolved file names).
+    static PARSED_SETS: RefCell<BoundedMap<(usize, Vec<String>), Entry>> =
+        RefCell::new(BoundedMap::new(MAX_ENTRIES));
 }
 
 fn stamp(path: &str) -> Result<(u128, u64), String> {
@@ -52,24 +55,17 @@ pub fn resolve(
 ) -> Result<Arc<KeySet>, String> {
     let mut names = Vec::with_capacity(paths.len());
     for cv in paths {
-        let mut v = ngx_str_t::empty();
-        // SAFETY: a valid request and a complex value compiled at configuration time; on
-        // success `v` points into the request pool.
-        let rc = unsafe { ngx_http_complex_value(r, cv.as_ptr(), &mut v) };
-        if rc != ngx::ffi::NGX_OK as isize {
-            return Err("cannot evaluate the file name".to_owned());
-        }
-        let name = v
-            .to_str()
+        let name = ngx_ext::complex_value_string(r, *cv)
+            .ok_or_else(|| "cannot evaluate the file name".to_owned())?
             .map_err(|_| "the file name is not UTF-8".to_owned())?;
         if name.is_empty() {
             return Err("the file name evaluates to an empty string".to_owned());
         }
-        names.push(name.to_owned());
+        names.push(name);
     }
     let key = (lc as *const LocConf as usize, names);
 
-    CACHE.with(|cache| {
+    PARSED_SETS.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(e) = cache.get_mut(&key) {
             if now.saturating_sub(e.checked) < lc.key_cache.max(1) {
@@ -97,23 +93,12 @@ pub fn resolve(
             set.extend(keys);
         }
         let set = Arc::new(set);
-        if cache.len() >= MAX_ENTRIES && !cache.contains_key(&key) {
-            if let Some(oldest) = cache
-                .iter()
-                .min_by_key(|(_, e)| e.checked)
-                .map(|(k, _)| k.clone())
-            {
-                cache.remove(&oldest);
-            }
-        }
-        cache.insert(
-            key,
-            Entry {
-                set: set.clone(),
-                stamps,
-                checked: now,
-            },
-        );
+        let entry = Entry {
+            set: set.clone(),
+            stamps,
+            checked: now,
+        };
+        cache.insert(key, entry, |e| e.checked);
         Ok(set)
     })
 }

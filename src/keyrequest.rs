@@ -19,22 +19,22 @@
 //! With `auth_jwt_key_cache 0` (the default, as in NGINX Plus) every request fetches.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::c_void;
 use std::mem;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
+use auth_jwt_core::glue::BoundedMap;
 use auth_jwt_core::{KeySet, TokenType};
 use ngx::ffi::{
-    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_parse_unsafe_uri,
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_int_t, ngx_pcalloc, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t, NGX_ERROR,
-    NGX_HTTP_GET, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_IN_MEMORY,
-    NGX_HTTP_SUBREQUEST_WAITED, NGX_OK,
+    ngx_http_complex_value_t, ngx_http_parse_unsafe_uri, ngx_http_post_subrequest_t,
+    ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_int_t, ngx_pcalloc,
+    ngx_pnalloc, ngx_str_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_SPECIAL_RESPONSE,
+    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_OK,
 };
 
 use crate::conf::{parse_keys, LocConf};
+use crate::ngx_ext;
 
 /// A token with an unknown `kid` refetches a fresh set at most this often (seconds).
 pub const KID_REFRESH: i64 = 10;
@@ -73,7 +73,9 @@ impl Entry {
 }
 
 thread_local! {
-    static CACHE: RefCell<HashMap<CacheKey, Entry>> = RefCell::new(HashMap::new());
+    /// The key sets this worker fetched, by (location, URIs).
+    static FETCHED_SETS: RefCell<BoundedMap<CacheKey, Entry>> =
+        RefCell::new(BoundedMap::new(MAX_ENTRIES));
 }
 
 /// What the access handler gets.
@@ -120,7 +122,7 @@ impl Drop for Fetch {
         if !self.cache || self.finished.is_some() || self.failed.is_some() {
             return;
         }
-        let _ = CACHE.try_with(|c| {
+        let _ = FETCHED_SETS.try_with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
                 if let Some(e) = c.get_mut(&self.key) {
                     if e.generation == self.generation {
@@ -160,7 +162,7 @@ fn cached_for(key: &CacheKey, ttl: i64, now: i64) -> Option<Keys> {
     if ttl <= 0 {
         return None;
     }
-    CACHE.with(|c| {
+    FETCHED_SETS.with(|c| {
         let mut c = c.borrow_mut();
         let e = c.get_mut(key)?;
         let set = e.set.clone()?;
@@ -194,7 +196,7 @@ pub fn refresh(
     if !fetch_of(r, &key).is_null() {
         return None;
     }
-    let allowed = CACHE.with(|c| c.borrow().get(&key).is_some_and(|e| e.refreshable(now)));
+    let allowed = FETCHED_SETS.with(|c| c.borrow().get(&key).is_some_and(|e| e.refreshable(now)));
     allowed.then(|| start_fetch(r, key, true, now))
 }
 
@@ -206,15 +208,11 @@ pub fn evaluate(
 ) -> Result<Vec<String>, String> {
     let mut names = Vec::with_capacity(uris.len());
     for cv in uris {
-        let mut v = ngx_str_t::empty();
-        // SAFETY: a valid request and a complex value compiled at configuration time; on
-        // success `v` points into the request pool.
-        if unsafe { ngx_http_complex_value(r, cv.as_ptr(), &mut v) } != NGX_OK as ngx_int_t {
-            return Err("auth_jwt_key_request: cannot evaluate the URI".to_owned());
-        }
-        match v.to_str() {
+        let name = ngx_ext::complex_value_string(r, *cv)
+            .ok_or_else(|| "auth_jwt_key_request: cannot evaluate the URI".to_owned())?;
+        match name {
             // Only a location of this server: a URI from a variable is checked here.
-            Ok(s) if s.starts_with('/') => names.push(s.to_owned()),
+            Ok(s) if s.starts_with('/') => names.push(s),
             Ok(s) if !s.is_empty() => {
                 return Err(format!(
                     "auth_jwt_key_request: \"{}\" is not a local URI",
@@ -228,7 +226,7 @@ pub fn evaluate(
 }
 
 fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64) -> Keys {
-    let fetch = Box::new(Fetch {
+    let fetch = Fetch {
         key,
         cache,
         generation: 0,
@@ -238,29 +236,25 @@ fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64)
         bodies: Vec::new(),
         finished: None,
         failed: None,
-    });
-    let Some(fetch) = attach(r, fetch) else {
+    };
+    // SAFETY: the fetch now belongs to the request's pool; no other reference to it exists.
+    let Some(fetch) = ngx_ext::attach(r.pool, fetch).map(|mut f| unsafe { f.as_mut() }) else {
         return Keys::Failed("auth_jwt_key_request: out of memory".to_owned());
     };
     if fetch.cache {
-        CACHE.with(|c| {
+        FETCHED_SETS.with(|c| {
             let mut c = c.borrow_mut();
-            if c.len() >= MAX_ENTRIES && !c.contains_key(&fetch.key) {
-                if let Some(oldest) = c
-                    .iter()
-                    .min_by_key(|(_, e)| e.attempted)
-                    .map(|(k, _)| k.clone())
-                {
-                    c.remove(&oldest);
-                }
-            }
-            let e = c.entry(fetch.key.clone()).or_insert(Entry {
-                set: None,
-                fetched: 0,
-                attempted: now,
-                in_flight: true,
-                generation: 0,
-            });
+            let e = c.entry_or_insert_with(
+                fetch.key.clone(),
+                |e| e.attempted,
+                || Entry {
+                    set: None,
+                    fetched: 0,
+                    attempted: now,
+                    in_flight: true,
+                    generation: 0,
+                },
+            );
             e.attempted = now;
             e.in_flight = true;
             e.generation = e.generation.wrapping_add(1);
@@ -324,7 +318,7 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
     fetch.bodies = Vec::new();
     fetch.finished = Some(set.clone());
     if fetch.cache {
-        CACHE.with(|c| {
+        FETCHED_SETS.with(|c| {
             if let Some(e) = c.borrow_mut().get_mut(&fetch.key) {
                 e.set = Some(set.clone());
                 e.fetched = now;
@@ -345,7 +339,7 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
 fn fail(fetch: &mut Fetch, error: String) -> Keys {
     let error = format!("auth_jwt_key_request: {error}");
     let stale = if fetch.cache {
-        CACHE.with(|c| {
+        FETCHED_SETS.with(|c| {
             let mut c = c.borrow_mut();
             let e = c.get_mut(&fetch.key)?;
             if e.generation == fetch.generation {
@@ -491,43 +485,8 @@ unsafe extern "C" fn post_subrequest(
     rc
 }
 
-unsafe extern "C" fn cleanup(data: *mut c_void) {
-    if !data.is_null() {
-        // SAFETY: `data` is the pointer produced by `Box::into_raw` in `attach`, and the pool
-        // runs each cleanup exactly once.
-        drop(unsafe { Box::from_raw(data.cast::<Fetch>()) });
-    }
-}
-
-fn attach<'a>(r: &mut ngx_http_request_t, fetch: Box<Fetch>) -> Option<&'a mut Fetch> {
-    // SAFETY: the request pool is valid; the cleanup owns the box from here on.
-    unsafe {
-        let cln = ngx_pool_cleanup_add(r.pool, 0).as_mut()?;
-        let raw = Box::into_raw(fetch);
-        cln.handler = Some(cleanup);
-        cln.data = raw.cast();
-        raw.as_mut()
-    }
-}
-
-/// This request's fetch for `key` (location and URIs), found through its pool cleanup (null
-/// when there is none; an internal redirect may have left one for another location or other
-/// URIs).
+/// This request's fetch for `key` (location and URIs), if any (an internal redirect may have
+/// left one for another location or other URIs).
 fn fetch_of(r: &ngx_http_request_t, key: &CacheKey) -> *mut Fetch {
-    // SAFETY: the cleanup list of a live pool is a valid singly linked list; our entries
-    // hold a live `Fetch`.
-    unsafe {
-        let ours: unsafe extern "C" fn(*mut c_void) = cleanup;
-        let mut c = (*r.pool).cleanup;
-        while let Some(cl) = c.as_ref() {
-            if cl.handler.is_some_and(|h| ptr::fn_addr_eq(h, ours)) {
-                let f = cl.data.cast::<Fetch>();
-                if f.as_ref().is_some_and(|f| f.key == *key) {
-                    return f;
-                }
-            }
-            c = cl.next;
-        }
-    }
-    ptr::null_mut()
+    ngx_ext::find::<Fetch>(r.pool, |f| f.key == *key).map_or(ptr::null_mut(), |p| p.as_ptr())
 }

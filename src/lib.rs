@@ -8,10 +8,11 @@
 use std::ffi::{c_char, c_void};
 use std::ptr;
 
-use ngx::core::{Status, NGX_CONF_ERROR};
+use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_uint_t, NGX_HTTP_MODULE,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_uint_t, NGX_ERROR,
+    NGX_HTTP_MODULE, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -20,6 +21,7 @@ mod conf;
 mod handler;
 mod keyfiles;
 mod keyrequest;
+mod ngx_ext;
 mod state;
 mod variables;
 
@@ -73,25 +75,25 @@ impl HttpModule for AuthJwtModule {
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         // SAFETY: nginx passes a valid configuration context to module callbacks.
         let cf = unsafe { &mut *cf };
-        variables::register(cf).into()
+        variables::register(cf)
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         // SAFETY: nginx passes a valid configuration context to module callbacks.
         let cf = unsafe { &mut *cf };
         let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cf) else {
-            return Status::NGX_ERROR.into();
+            return NGX_ERROR as ngx_int_t;
         };
         let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize];
         // SAFETY: `handlers` is an initialised array of `ngx_http_handler_pt` owned by the
         // core module's main configuration.
         let h = unsafe { ngx_array_push(&mut phase.handlers) }.cast::<ngx_http_handler_pt>();
         if h.is_null() {
-            return Status::NGX_ERROR.into();
+            return NGX_ERROR as ngx_int_t;
         }
         // SAFETY: `h` points at a freshly pushed, properly aligned element of the array.
         unsafe { *h = Some(handler::ngx_http_auth_jwt_handler) };
-        Status::NGX_OK.into()
+        NGX_OK as ngx_int_t
     }
 }
 

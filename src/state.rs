@@ -6,19 +6,19 @@
 //! belongs to the configuration it was made with: a request that enters a location whose
 //! check differs (see [`LocConf::same_check`]) starts a new one.
 //!
-//! It lives on the Rust heap, owned by a cleanup handler of the main request's pool, so it is
+//! It lives on the Rust heap, owned by the main request's pool (`ngx_ext::attach`), so it is
 //! freed with the request. An internal redirect (`error_page 401 /401.html`, `error_page 401 =
 //! @named`) clears the modules' contexts but keeps the pool, so the variables find the state
-//! again through that cleanup handler, as nginx's realip module does with its context.
+//! again through the pool (as nginx's realip module finds its context again).
 
-use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use auth_jwt_core::{CacheUse, Status, Token};
-use ngx::ffi::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add, ngx_str_t};
+use ngx::ffi::{ngx_http_request_t, ngx_int_t};
 use ngx::http::HttpModule;
 
 use crate::conf::LocConf;
+use crate::ngx_ext::{self, RequestBytes};
 use crate::AuthJwtModule;
 
 /// The outcome of checking the request's token.
@@ -37,9 +37,8 @@ pub struct RequestState {
     /// outlives its requests).
     conf: NonNull<LocConf>,
     /// The token as found, read once: a subrequest runs the server's rewrite phase again and
-    /// may change the variables it came from (`set $jwt $arg_token;`). Points into memory of
-    /// the request (its pool or its header lines).
-    raw: Option<ngx_str_t>,
+    /// may change the variables it came from (`set $jwt $arg_token;`).
+    pub token: Option<RequestBytes>,
     /// The `auth_jwt_key_request` URIs, evaluated once for the same reason.
     pub key_uris: Option<Vec<String>>,
     pub verdict: Option<Verdict>,
@@ -56,7 +55,7 @@ impl RequestState {
     fn new(conf: &LocConf) -> Self {
         RequestState {
             conf: NonNull::from(conf),
-            raw: None,
+            token: None,
             key_uris: None,
             verdict: None,
             require_failed: false,
@@ -71,39 +70,12 @@ impl RequestState {
         lc.same_check(unsafe { self.conf.as_ref() })
     }
 
-    /// The token read for this check, if it was read.
-    pub fn raw<'a>(&self) -> Option<&'a [u8]> {
-        let s = self.raw?;
-        if s.len == 0 || s.data.is_null() {
-            return Some(&[]);
-        }
-        // SAFETY: `raw` points at `len` bytes of the request's memory, alive as long as the
-        // request, which owns this state.
-        Some(unsafe { std::slice::from_raw_parts(s.data, s.len) })
-    }
-
-    /// Keeps the token read for this check. `token` must live as long as the request.
-    pub fn set_raw(&mut self, token: &[u8]) {
-        self.raw = Some(ngx_str_t {
-            len: token.len(),
-            data: token.as_ptr().cast_mut(),
-        });
-    }
-
     /// `$auth_jwt_status`.
     pub fn status(&self) -> Option<Status> {
         if self.require_failed {
             return Some(Status::RequireFailed);
         }
         self.verdict.as_ref().map(|v| v.status)
-    }
-}
-
-unsafe extern "C" fn ngx_http_auth_jwt_cleanup(data: *mut c_void) {
-    if !data.is_null() {
-        // SAFETY: `data` is the pointer produced by `Box::into_raw` in `for_conf`, and the pool
-        // runs each cleanup exactly once.
-        drop(unsafe { Box::from_raw(data.cast::<RequestState>()) });
     }
 }
 
@@ -118,26 +90,16 @@ fn ctx_slot(r: &ngx_http_request_t) -> *mut RequestState {
     unsafe { (*r.ctx.add(ctx_index())).cast() }
 }
 
-/// The state registered with the pool of the main request, found through its cleanup handler.
+/// The state kept in the pool of the main request (subrequests share it), found through the
+/// context or, after an internal redirect cleared the context, through the pool.
 fn pool_slot(r: &ngx_http_request_t) -> *mut RequestState {
-    // SAFETY: `main` is always valid for a request; subrequests share the main request's
-    // pool, and the cleanup list of a live pool is a valid singly linked list.
-    unsafe {
-        let main = &*r.main;
-        let slot = ctx_slot(main);
-        if !slot.is_null() {
-            return slot;
-        }
-        let ours: unsafe extern "C" fn(*mut c_void) = ngx_http_auth_jwt_cleanup;
-        let mut c = (*main.pool).cleanup;
-        while let Some(cl) = c.as_ref() {
-            if cl.handler.is_some_and(|h| std::ptr::fn_addr_eq(h, ours)) {
-                return cl.data.cast();
-            }
-            c = cl.next;
-        }
+    // SAFETY: `main` is always valid for a request.
+    let main = unsafe { &*r.main };
+    let slot = ctx_slot(main);
+    if !slot.is_null() {
+        return slot;
     }
-    std::ptr::null_mut()
+    ngx_ext::find::<RequestState>(main.pool, |_| true).map_or(std::ptr::null_mut(), |p| p.as_ptr())
 }
 
 /// The state used in the current location, if any (an internal redirect clears it).
@@ -181,14 +143,8 @@ pub fn for_conf<'a>(r: &mut ngx_http_request_t, lc: &LocConf) -> Option<&'a mut 
             }
         }
         Some(old) => *old = RequestState::new(lc),
-        None => {
-            // SAFETY: the main request's pool is valid (subrequests share it); the cleanup is
-            // run once when it is destroyed.
-            let cln = unsafe { ngx_pool_cleanup_add((*r.main).pool, 0).as_mut() }?;
-            slot = Box::into_raw(Box::new(RequestState::new(lc)));
-            cln.handler = Some(ngx_http_auth_jwt_cleanup);
-            cln.data = slot.cast();
-        }
+        // SAFETY: `main` is always valid for a request; its pool outlives the state.
+        None => slot = ngx_ext::attach(unsafe { (*r.main).pool }, RequestState::new(lc))?.as_ptr(),
     }
     // SAFETY: see `ctx_slot`; the state stays valid until the pool is destroyed.
     unsafe {

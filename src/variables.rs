@@ -10,8 +10,8 @@
 
 use std::ffi::CStr;
 
+use auth_jwt_core::glue::{find_member, has_control};
 use auth_jwt_core::{lookup, render, CacheUse};
-use ngx::core::Status;
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_get_variable_pt, ngx_http_request_t, ngx_int_t,
     ngx_pnalloc, ngx_str_t, ngx_uint_t, ngx_variable_value_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE,
@@ -63,7 +63,7 @@ const VARS: [Var; 5] = [
 ];
 
 /// Registers the variables (called from `preconfiguration`).
-pub fn register(cf: &mut ngx_conf_t) -> Status {
+pub fn register(cf: &mut ngx_conf_t) -> ngx_int_t {
     for v in VARS {
         let mut name = ngx_str_t {
             len: v.name.count_bytes(),
@@ -73,12 +73,12 @@ pub fn register(cf: &mut ngx_conf_t) -> Status {
         let var = unsafe { ngx_http_add_variable(cf, &mut name, v.flags as ngx_uint_t) };
         // SAFETY: a non-null result points at the variable nginx just registered.
         let Some(var) = (unsafe { var.as_mut() }) else {
-            return Status::NGX_ERROR;
+            return NGX_ERROR as ngx_int_t;
         };
         var.get_handler = v.get;
         var.data = 0;
     }
-    Status::NGX_OK
+    NGX_OK as ngx_int_t
 }
 
 /// Copies `bytes` into the request pool and makes `v` point at them.
@@ -294,21 +294,5 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_path_variable(
             Some(value) => set_rendered(r, v, value),
             None => not_found(v),
         }
-    })
-}
-
-/// Control characters other than horizontal tab (CR, LF, NUL, DEL, ...).
-fn has_control(b: &[u8]) -> bool {
-    b.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f)
-}
-
-/// nginx lowercases variable names, so `$jwt_claim_userId` asks for "userid": an exact match
-/// wins, otherwise the first member equal to it ignoring ASCII case.
-fn find_member<'a>(map: &'a Map<String, Value>, key: &[u8]) -> Option<&'a Value> {
-    let key = std::str::from_utf8(key).ok()?;
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
     })
 }

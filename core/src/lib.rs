@@ -38,6 +38,7 @@
 mod alg;
 pub mod cache;
 mod claims;
+pub mod glue;
 mod json;
 mod jwe;
 mod jws;
