@@ -23,7 +23,7 @@ use ngx::http::HttpModuleLocationConf;
 use crate::cache::ShmCache;
 use crate::conf::{Auth, LocConf};
 use crate::keyfiles;
-use crate::keyrequest::{self, Keys};
+use crate::keyrequest::{self, FetchError, Keys};
 use crate::ngx_ext::{self, log_request, RequestBytes};
 use crate::state::{self, Verdict};
 use crate::AuthJwtModule;
@@ -221,10 +221,10 @@ fn verify_request(
             }
             match keyrequest::refresh(r, lc, names, now) {
                 Some(Keys::Pending) => return Err(NoVerdict::Pending),
-                Some(Keys::Failed(e)) => return Ok(failure(r, &format!("auth_jwt: {e} (error)"))),
+                Some(Keys::Failed(e)) => return Ok(key_request_failure(r, &e)),
                 Some(Keys::Ready {
                     warning: Some(w), ..
-                }) => log_request(r, NGX_LOG_ERR, &format!("auth_jwt: {w}")),
+                }) => key_request_warning(r, &w),
                 Some(Keys::Ready { warning: None, .. }) | None => {}
             }
         }
@@ -326,7 +326,7 @@ fn find_keys(
                 state::current_mut(r).ok_or(NoVerdict::Oom)?.key_uris = Some(names.clone());
                 names
             }
-            Err(e) => return Ok(Err(format!("auth_jwt: {e} (error)"))),
+            Err(e) => return Ok(Err(format!("auth_jwt: auth_jwt_key_request: {e} (error)"))),
         },
     };
     let keys = match phase {
@@ -342,7 +342,7 @@ fn find_keys(
             warning,
         } => {
             if let Some(w) = warning {
-                log_request(r, NGX_LOG_ERR, &format!("auth_jwt: {w}"));
+                key_request_warning(r, &w);
             }
             Ok(Ok(FoundKeys {
                 set: Some(set),
@@ -350,8 +350,19 @@ fn find_keys(
             }))
         }
         Keys::Pending => Err(NoVerdict::Pending),
-        Keys::Failed(e) => Ok(Err(format!("auth_jwt: {e} (error)"))),
+        Keys::Failed(e) => Ok(Err(format!("auth_jwt: auth_jwt_key_request: {e} (error)"))),
     }
+}
+
+/// A key request failed without keys to go on with: the verdict is `error` (500).
+fn key_request_failure(r: &ngx_http_request_t, e: &FetchError) -> Verdict {
+    failure(r, &format!("auth_jwt: auth_jwt_key_request: {e} (error)"))
+}
+
+/// A key request failed; the keys fetched before are used.
+fn key_request_warning(r: &ngx_http_request_t, e: &FetchError) {
+    let line = format!("auth_jwt: auth_jwt_key_request: {e}; keeping the keys fetched before");
+    log_request(r, NGX_LOG_ERR, &line);
 }
 
 /// A check that cannot be made: logs `line` at `error`; the verdict is `error` (500).

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use auth_jwt_core::glue::BoundedMap;
-use auth_jwt_core::{KeySet, TokenType};
+use auth_jwt_core::{KeyError, KeySet, TokenType};
 use ngx::ffi::{ngx_http_complex_value_t, ngx_http_request_t};
 
 use crate::conf::{parse_keys, LocConf};
@@ -35,8 +35,23 @@ thread_local! {
         RefCell::new(BoundedMap::new(MAX_ENTRIES));
 }
 
-fn stamp(path: &str) -> Result<(u128, u64), String> {
-    let meta = fs::metadata(path).map_err(|e| format!("\"{path}\": {e}"))?;
+/// Why the key files of a request cannot be used (logged as `auth_jwt_key_file: ...`).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot evaluate the file name")]
+    Evaluate,
+    #[error("the file name is not UTF-8")]
+    NotUtf8,
+    #[error("the file name evaluates to an empty string")]
+    Empty,
+    #[error("\"{0}\": {1}")]
+    Io(String, std::io::Error),
+    #[error("\"{0}\": {1}")]
+    Keys(String, KeyError),
+}
+
+fn stamp(path: &str) -> Result<(u128, u64), KeyFileError> {
+    let meta = fs::metadata(path).map_err(|e| KeyFileError::Io(path.to_owned(), e))?;
     let mtime = meta
         .modified()
         .ok()
@@ -46,20 +61,20 @@ fn stamp(path: &str) -> Result<(u128, u64), String> {
 }
 
 /// The key set for this request: the location's fixed key files plus the files named by
-/// `paths`. Errors are operator-facing texts for the error log.
+/// `paths`. The error is logged.
 pub fn resolve(
     r: &mut ngx_http_request_t,
     lc: &LocConf,
     paths: &[NonNull<ngx_http_complex_value_t>],
     now: i64,
-) -> Result<Arc<KeySet>, String> {
+) -> Result<Arc<KeySet>, KeyFileError> {
     let mut names = Vec::with_capacity(paths.len());
     for cv in paths {
         let name = ngx_ext::complex_value_string(r, *cv)
-            .ok_or_else(|| "cannot evaluate the file name".to_owned())?
-            .map_err(|_| "the file name is not UTF-8".to_owned())?;
+            .ok_or(KeyFileError::Evaluate)?
+            .map_err(|_| KeyFileError::NotUtf8)?;
         if name.is_empty() {
-            return Err("the file name evaluates to an empty string".to_owned());
+            return Err(KeyFileError::Empty);
         }
         names.push(name);
     }
@@ -87,9 +102,9 @@ pub fn resolve(
         let mut stamps = Vec::with_capacity(key.1.len());
         for path in &key.1 {
             stamps.push(stamp(path)?);
-            let data = fs::read(path).map_err(|e| format!("\"{path}\": {e}"))?;
+            let data = fs::read(path).map_err(|e| KeyFileError::Io(path.clone(), e))?;
             let (keys, _warnings) =
-                parse_keys(&data, ty).map_err(|e| format!("\"{path}\": {e}"))?;
+                parse_keys(&data, ty).map_err(|e| KeyFileError::Keys(path.clone(), e))?;
             set.extend(keys);
         }
         let set = Arc::new(set);

@@ -78,6 +78,46 @@ thread_local! {
         RefCell::new(BoundedMap::new(MAX_ENTRIES));
 }
 
+/// Why no key set could be had from the key requests (logged as `auth_jwt_key_request: ...`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot evaluate the URI")]
+    Evaluate,
+    #[error("\"{0}\" is not a local URI")]
+    NotLocal(String),
+    #[error("the URI is empty or not UTF-8")]
+    BadUri,
+    #[error("out of memory")]
+    Oom,
+    #[error("no subrequest is running")]
+    NoSubrequest,
+    #[error("no URI left to fetch")]
+    NoUriLeft,
+    #[error("\"{0}\": {1}")]
+    Uri(String, Failure),
+}
+
+/// What went wrong with one URI.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    #[error("unsafe URI")]
+    Unsafe,
+    #[error("cannot create the subrequest")]
+    CannotCreate,
+    #[error("the subrequest failed (see the previous error line)")]
+    SubrequestFailed,
+    #[error("answered with status {0}, expected 200")]
+    Status(ngx_uint_t),
+    #[error("answered with an empty body")]
+    EmptyBody,
+    #[error("internal error")]
+    Internal,
+    #[error("the subrequest ended without an answer")]
+    NoAnswer,
+    #[error("{0}")]
+    Keys(String),
+}
+
 /// What the access handler gets.
 pub enum Keys {
     /// The set to check the token with. `refreshable`: an unknown `kid` may trigger
@@ -85,12 +125,12 @@ pub enum Keys {
     Ready {
         set: Arc<KeySet>,
         refreshable: bool,
-        warning: Option<String>,
+        warning: Option<FetchError>,
     },
     /// A subrequest is running: return `NGX_AGAIN`.
     Pending,
     /// No usable keys: 500, with this text in the error log.
-    Failed(String),
+    Failed(FetchError),
 }
 
 /// The fetch of one request, owned by its pool.
@@ -105,14 +145,14 @@ struct Fetch {
     /// The subrequest in flight.
     current: *mut ngx_http_request_t,
     /// Its outcome, written by [`post_subrequest`] (the last call wins).
-    result: Option<Result<Vec<u8>, String>>,
+    result: Option<Result<Vec<u8>, Failure>>,
     bodies: Vec<Vec<u8>>,
     /// Set once every URI answered: the request's key set (or, after a failure, the cached
     /// set it goes on with).
     finished: Option<Arc<KeySet>>,
     /// Set when the fetch failed without a cached set: the error, given again if the handler
     /// runs again for this request (e.g. after `error_page 500` back into the location).
-    failed: Option<String>,
+    failed: Option<FetchError>,
 }
 
 impl Drop for Fetch {
@@ -205,21 +245,17 @@ pub fn refresh(
 pub fn evaluate(
     r: &mut ngx_http_request_t,
     uris: &[NonNull<ngx_http_complex_value_t>],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, FetchError> {
     let mut names = Vec::with_capacity(uris.len());
     for cv in uris {
-        let name = ngx_ext::complex_value_string(r, *cv)
-            .ok_or_else(|| "auth_jwt_key_request: cannot evaluate the URI".to_owned())?;
+        let name = ngx_ext::complex_value_string(r, *cv).ok_or(FetchError::Evaluate)?;
         match name {
             // Only a location of this server: a URI from a variable is checked here.
             Ok(s) if s.starts_with('/') => names.push(s),
             Ok(s) if !s.is_empty() => {
-                return Err(format!(
-                    "auth_jwt_key_request: \"{}\" is not a local URI",
-                    s.escape_debug()
-                ))
+                return Err(FetchError::NotLocal(s.escape_debug().to_string()))
             }
-            _ => return Err("auth_jwt_key_request: the URI is empty or not UTF-8".to_owned()),
+            _ => return Err(FetchError::BadUri),
         }
     }
     Ok(names)
@@ -239,7 +275,7 @@ fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64)
     };
     // SAFETY: the fetch now belongs to the request's pool; no other reference to it exists.
     let Some(fetch) = ngx_ext::attach(r.pool, fetch).map(|mut f| unsafe { f.as_mut() }) else {
-        return Keys::Failed("auth_jwt_key_request: out of memory".to_owned());
+        return Keys::Failed(FetchError::Oom);
     };
     if fetch.cache {
         FETCHED_SETS.with(|c| {
@@ -284,18 +320,13 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
         Some(sr) if sr.done() != 0 => {}
         Some(_) => return Keys::Pending,
         // Not reached (a fetch without a subrequest has failed), but never wait for nothing.
-        None => return fail(fetch, "no subrequest is running".to_owned()),
+        None => return fail(fetch, FetchError::NoSubrequest),
     }
     let uri = fetch.key.1.get(fetch.next).cloned().unwrap_or_default();
     match fetch.result.take() {
         Some(Ok(body)) => fetch.bodies.push(body),
-        Some(Err(e)) => return fail(fetch, format!("\"{uri}\": {e}")),
-        None => {
-            return fail(
-                fetch,
-                format!("\"{uri}\": the subrequest ended without an answer"),
-            )
-        }
+        Some(Err(e)) => return fail(fetch, FetchError::Uri(uri, e)),
+        None => return fail(fetch, FetchError::Uri(uri, Failure::NoAnswer)),
     }
     fetch.next += 1;
     if fetch.next < fetch.key.1.len() {
@@ -311,7 +342,12 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
     for (uri, body) in fetch.key.1.iter().zip(&fetch.bodies) {
         match parse_keys(body, ty) {
             Ok((keys, _)) => set.extend(keys),
-            Err(e) => return fail(fetch, format!("\"{uri}\": {e}")),
+            Err(e) => {
+                return fail(
+                    fetch,
+                    FetchError::Uri(uri.clone(), Failure::Keys(e.to_string())),
+                )
+            }
         }
     }
     let set = Arc::new(set);
@@ -336,8 +372,7 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
 }
 
 /// A fetch failed: keep a cached set if there is one, else 500.
-fn fail(fetch: &mut Fetch, error: String) -> Keys {
-    let error = format!("auth_jwt_key_request: {error}");
+fn fail(fetch: &mut Fetch, error: FetchError) -> Keys {
     let stale = if fetch.cache {
         FETCHED_SETS.with(|c| {
             let mut c = c.borrow_mut();
@@ -356,7 +391,7 @@ fn fail(fetch: &mut Fetch, error: String) -> Keys {
             Keys::Ready {
                 set,
                 refreshable: false,
-                warning: Some(format!("{error}; keeping the keys fetched before")),
+                warning: Some(error),
             }
         }
         None => {
@@ -367,11 +402,10 @@ fn fail(fetch: &mut Fetch, error: String) -> Keys {
 }
 
 /// Starts the GET subrequest for `fetch.key.1[fetch.next]`.
-fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), String> {
+fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), FetchError> {
     let Some(name) = fetch.key.1.get(fetch.next).cloned() else {
-        return Err("no URI left to fetch".to_owned());
+        return Err(FetchError::NoUriLeft);
     };
-    let oom = || "out of memory".to_owned();
     // SAFETY: every pointer passed to nginx is either this request's, allocated from its
     // pool here, or `fetch` (owned by the same pool, so it outlives the subrequest and its
     // post_subrequest callback). The subrequest `sr` is fully initialised by
@@ -379,7 +413,7 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Strin
     unsafe {
         let data = ngx_pnalloc(r.pool, name.len()).cast::<u8>();
         if data.is_null() {
-            return Err(oom());
+            return Err(FetchError::Oom);
         }
         ptr::copy_nonoverlapping(name.as_ptr(), data, name.len());
         let mut uri = ngx_str_t {
@@ -389,19 +423,19 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Strin
         let mut args = ngx_str_t::empty();
         let mut flags: ngx_uint_t = 0;
         if ngx_http_parse_unsafe_uri(r, &mut uri, &mut args, &mut flags) != NGX_OK as ngx_int_t {
-            return Err(format!("\"{name}\": unsafe URI"));
+            return Err(FetchError::Uri(name, Failure::Unsafe));
         }
         let ps = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_post_subrequest_t>())
             .cast::<ngx_http_post_subrequest_t>();
         let Some(ps) = ps.as_mut() else {
-            return Err(oom());
+            return Err(FetchError::Oom);
         };
         ps.handler = Some(post_subrequest);
         ps.data = ptr::from_mut(fetch).cast();
         // Allocated first: once created, the subrequest must not keep the client's body.
         let body = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_request_body_t>());
         if body.is_null() {
-            return Err(oom());
+            return Err(FetchError::Oom);
         }
         let mut sr: *mut ngx_http_request_t = ptr::null_mut();
         let rc = ngx_http_subrequest(
@@ -413,10 +447,10 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Strin
             (NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_WAITED) as ngx_uint_t,
         );
         let Some(s) = sr.as_mut() else {
-            return Err(format!("\"{name}\": cannot create the subrequest"));
+            return Err(FetchError::Uri(name, Failure::CannotCreate));
         };
         if rc != NGX_OK as ngx_int_t {
-            return Err(format!("\"{name}\": cannot create the subrequest"));
+            return Err(FetchError::Uri(name, Failure::CannotCreate));
         }
         // A GET without the client's body, whatever the client's method was.
         s.method = NGX_HTTP_GET as ngx_uint_t;
@@ -454,7 +488,7 @@ unsafe extern "C" fn post_subrequest(
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if rc == NGX_ERROR as ngx_int_t {
-            return Err("the subrequest failed (see the previous error line)".to_owned());
+            return Err(Failure::SubrequestFailed);
         }
         let status = if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             rc as ngx_uint_t
@@ -462,7 +496,7 @@ unsafe extern "C" fn post_subrequest(
             sr.headers_out.status
         };
         if status != 200 {
-            return Err(format!("answered with status {status}, expected 200"));
+            return Err(Failure::Status(status));
         }
         // SAFETY: an in-memory subrequest's output is one buffer in `out` (nginx's postpone
         // filter), in the request pool.
@@ -475,11 +509,11 @@ unsafe extern "C" fn post_subrequest(
             }
         };
         if body.is_empty() {
-            return Err("answered with an empty body".to_owned());
+            return Err(Failure::EmptyBody);
         }
         Ok(body.to_vec())
     }));
-    fetch.result = Some(outcome.unwrap_or_else(|_| Err("internal error".to_owned())));
+    fetch.result = Some(outcome.unwrap_or(Err(Failure::Internal)));
     // On NGX_ERROR nginx terminates the whole request, as with auth_request or SSI: the client
     // sees the connection close (e.g. after "too big subrequest response"), never a pass.
     rc
