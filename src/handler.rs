@@ -20,12 +20,12 @@ use ngx::ffi::{
 };
 use ngx::http::HttpModuleLocationConf;
 
-use crate::cache::ShmCache;
 use crate::conf::{Auth, LocConf};
 use crate::keyfiles;
 use crate::keyrequest::{self, FetchError, Keys};
 use crate::ngx_ext::{self, log_request, RequestBytes};
 use crate::state::{self, Verdict};
+use crate::verdict_zone::VerdictZone;
 use crate::AuthJwtModule;
 
 /// Registered in the access phase by `postconfiguration`.
@@ -204,7 +204,7 @@ fn verify_request(
             (TokenType::Signed, Some(Some(c))) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
                 let zone = unsafe { c.zone.as_ref() };
-                verify_cached(t, keys, &validation, &ShmCache { zone }, c.max_age)
+                verify_cached(t, keys, &validation, &VerdictZone { zone }, c.max_age)
             }
             (TokenType::Signed, _) => (verify(t, keys, &validation), CacheUse::None),
             // Decryption yields the claims: there is no verdict to cache.

@@ -16,7 +16,6 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
-mod cache;
 mod conf;
 mod handler;
 mod keyfiles;
@@ -24,6 +23,7 @@ mod keyrequest;
 mod ngx_ext;
 mod state;
 mod variables;
+mod verdict_zone;
 
 use conf::{LocConf, NGX_HTTP_AUTH_JWT_COMMANDS};
 

@@ -61,7 +61,7 @@ pub(super) fn set_cache(
         return NGX_CONF_ERROR;
     };
     // SAFETY: nginx returned a valid zone owned by the cycle.
-    unsafe { shm.as_mut().init = Some(crate::cache::ngx_http_auth_jwt_cache_init) };
+    unsafe { shm.as_mut().init = Some(crate::verdict_zone::ngx_http_auth_jwt_cache_init) };
     lc.cache = Some(Some(CacheConf { zone: shm, max_age }));
     ptr::null_mut()
 }

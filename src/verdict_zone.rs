@@ -109,11 +109,11 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_cache_init(
 }
 
 /// A request's view of the zone.
-pub struct ShmCache<'a> {
+pub struct VerdictZone<'a> {
     pub zone: &'a ngx_shm_zone_t,
 }
 
-impl ShmCache<'_> {
+impl VerdictZone<'_> {
     /// Runs `f` on the table with the zone's mutex held; `None` when the zone is busy or not
     /// initialised.
     fn locked<R>(&self, f: impl FnOnce(NonNull<Table>) -> R) -> Option<R> {
@@ -138,7 +138,7 @@ impl ShmCache<'_> {
     }
 }
 
-impl VerdictCache for ShmCache<'_> {
+impl VerdictCache for VerdictZone<'_> {
     fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims> {
         self.locked(|t| {
             // SAFETY: the mutex is held (see `locked`).
