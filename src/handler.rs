@@ -254,14 +254,14 @@ fn verify_request(
     }
     let (result, cache) = match (raw, keys) {
         ([], _) => (
-            Err(Rejection {
-                status: Status::Missing,
-                detail: if token_cv.is_some() {
+            Err(Rejection::new(
+                Status::Missing,
+                if token_cv.is_some() {
                     "the token variable is empty"
                 } else {
                     "no bearer token in the Authorization header"
                 },
-            }),
+            )),
             CacheUse::None,
         ),
         // Not reached: a token without keys was refused above.
