@@ -131,3 +131,42 @@ impl Rejection {
         self.reason == Reason::UnknownKid
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    use super::*;
+    use crate::sign::{encode, SigningKey};
+    use crate::{verify, KeySet, Validation};
+
+    /// Only a `kid` that names no key is an unknown kid: the reason is carried, not read back
+    /// from the phrase.
+    #[test]
+    fn unknown_kid_is_a_typed_reason() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let jwks = br#"{"keys":[{"kty":"oct","kid":"a","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]}"#;
+        let (keys, _) = KeySet::parse(jwks).unwrap();
+        let v = Validation { now: 0, leeway: 0 };
+        let sk = SigningKey::hmac(secret);
+        let token = |kid: &str| {
+            let header = serde_json::json!({ "kid": kid });
+            encode("HS256", &header, &serde_json::json!({}), &sk).unwrap()
+        };
+        let unknown = verify(token("b").as_bytes(), &keys, &v).unwrap_err();
+        assert_eq!(unknown.status, Status::NoKey);
+        assert_eq!(unknown.detail, "no key matches the token kid");
+        assert!(unknown.is_unknown_kid());
+        assert_eq!(unknown.to_string(), "no key matches the token kid (no_key)");
+        // A known kid whose key does not fit the alg is another refusal.
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let rs256 = format!("{}.{}.AAAA", b64(r#"{"alg":"RS256","kid":"a"}"#), b64("{}"));
+        let other = verify(rs256.as_bytes(), &keys, &v).unwrap_err();
+        assert_eq!(other.detail, "no key usable with the token alg");
+        assert_eq!(other.status, Status::NoKey);
+        assert!(!other.is_unknown_kid());
+        assert!(!Rejection::new(Status::NoKey, UNKNOWN_KID).is_unknown_kid());
+        assert!(verify(token("a").as_bytes(), &keys, &v).is_ok());
+    }
+}

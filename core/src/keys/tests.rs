@@ -2,7 +2,7 @@
 
 use super::check::{ed25519_small_order, quote};
 use super::pem::find;
-use super::KeySet;
+use super::{KeyError, KeySet};
 
 #[test]
 fn ed25519_small_order_keys_are_refused() {
@@ -58,4 +58,32 @@ fn quote_bounds() {
     assert_eq!(quote("foo"), "\"foo\"");
     assert!(quote(&"x".repeat(1000)).len() < 60);
     assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+}
+
+/// The variant says where the problem is; the message is what the operator reads.
+#[test]
+fn key_errors_are_typed() {
+    let e = KeySet::parse(b"x").err();
+    assert!(matches!(
+        e,
+        Some(KeyError::NoKeyFound {
+            with_private: false
+        })
+    ));
+    let e = KeySet::parse_with_private(b"x").err();
+    assert!(matches!(
+        e,
+        Some(KeyError::NoKeyFound { with_private: true })
+    ));
+    let e = KeySet::parse(br#"{"keys":[{"kty":"oct","k":"AAAA"},{"kty":"RSA"}]}"#).err();
+    assert!(matches!(&e, Some(KeyError::Jwk { n: 2, .. })), "{e:?}");
+    assert_eq!(
+        e.map(|e| e.to_string()).unwrap_or_default(),
+        "JWK #2: missing member n"
+    );
+    let e = KeySet::parse(b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
+        .err();
+    assert!(matches!(&e, Some(KeyError::PrivateKey { label }) if label == "EC PRIVATE KEY"));
+    let e = KeySet::parse(br#"{"keys":[{"kty":"oct","k":"AAAA","use":"enc"}]}"#).err();
+    assert!(matches!(&e, Some(KeyError::AllSkipped { warnings }) if warnings.len() == 1));
 }
