@@ -269,14 +269,14 @@ fn read_token(r: &mut ngx_http_request_t, lc: &LocConf) -> Result<RequestBytes, 
 /// The refusal of a request without a token.
 fn missing(lc: &LocConf) -> Rejection {
     let from_variable = matches!(lc.auth, Some(Auth::On { token: Some(_), .. }));
-    Rejection {
-        status: Status::Missing,
-        detail: if from_variable {
+    Rejection::new(
+        Status::Missing,
+        if from_variable {
             "the token variable is empty"
         } else {
             "no bearer token in the Authorization header"
         },
-    }
+    )
 }
 
 /// Keys found for this request, besides the location's fixed key files.

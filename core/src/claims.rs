@@ -6,7 +6,16 @@
 
 use serde_json::{Map, Value};
 
-use crate::{Rejection, Status, Validation};
+use crate::error::{Rejection, Status};
+
+/// Time parameters for claim checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validation {
+    /// Current time, unix seconds.
+    pub now: i64,
+    /// Allowed clock skew in seconds (negative values count as 0).
+    pub leeway: i64,
+}
 
 /// A NumericDate as sent: JSON integers are kept exactly (`i64` or `u64` range), other numbers
 /// as `f64`.

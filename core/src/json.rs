@@ -20,7 +20,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::MAX_JSON_DEPTH;
+use crate::limits::MAX_JSON_DEPTH;
 
 /// What made a document unacceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer};
 use serde_json::{Map, Value};
 
-use crate::alg::{Alg, Curve, Family};
-use crate::jwe::{self, Enc, KeyMgmt, MgmtKind};
+use crate::alg::{Alg, Curve, Enc, Family, KeyMgmt, MgmtKind};
+use crate::jwe;
 
 /// A key to sign with.
 pub enum SigningKey {

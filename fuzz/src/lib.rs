@@ -544,6 +544,6 @@ pub fn fuzz_keys(data: &[u8]) {
                 check_result(token.as_bytes(), &r, &v, None);
             }
         }
-        Err(e) => assert!(!e.0.is_empty()),
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 }

@@ -1,6 +1,11 @@
-//! The JWS algorithms this module accepts (RFC 7518 §3 and RFC 8037).
+//! The algorithms this module accepts: JWS `alg` (RFC 7518 §3 and RFC 8037) here, JWE `alg`
+//! and `enc` in [`jwe`], and what each needs of a key.
+
+mod jwe;
 
 use openssl::hash::MessageDigest;
+
+pub(crate) use jwe::{Enc, KeyMgmt, MgmtKind};
 
 /// A supported JWS `alg`. `none` is deliberately absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,362 @@
+//! JWK and JWKS key files (RFC 7517): the metadata of each key, its key material (one parser
+//! per `kty`), then its uses (signature verification, JWE decryption) from `use`, `key_ops`,
+//! `alg` and the private members.
+
+mod members;
+mod private;
+mod public;
+
+use serde_json::{Map, Value};
+
+use super::check::quote;
+use super::error::{KeyError, Mode};
+use crate::alg::{Alg, Enc, KeyMgmt};
+use crate::json;
+use crate::key::{
+    material_fits_jwe, next_key_id, secret_fits, Decryption, JweRestriction, Key, Material, Secret,
+};
+use members::{jwk_error, opt_str};
+use private::{ec_private, rsa_private, x25519_private};
+use public::{ec_public, oct, okp_public, rsa_public};
+
+pub(crate) use public::ec_from_coordinates;
+
+/// JWK `key_ops` values that allow JWE decryption.
+const DECRYPT_OPS: [&str; 4] = ["decrypt", "unwrapKey", "deriveKey", "deriveBits"];
+
+pub(super) fn parse_json(
+    data: &[u8],
+    warnings: &mut Vec<String>,
+    mode: Mode,
+) -> Result<Vec<Key>, KeyError> {
+    let root = json::parse_object(data).map_err(|e| KeyError::Json(e.to_string()))?;
+    match root.get("keys") {
+        Some(Value::Array(entries)) => {
+            if entries.is_empty() {
+                return Err(KeyError::EmptyJwks);
+            }
+            let mut keys = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let n = i.saturating_add(1);
+                let obj = entry.as_object().ok_or(KeyError::JwkNotObject { n })?;
+                if let Some(key) = parse_jwk(obj, n, warnings, mode)? {
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        }
+        Some(_) => Err(KeyError::KeysNotArray),
+        None => Ok(parse_jwk(&root, 1, warnings, mode)?.into_iter().collect()),
+    }
+}
+
+/// A parsed JWK `alg`.
+#[derive(Clone, Copy)]
+enum JwkAlg {
+    Sig(Alg),
+    Jwe(JweRestriction),
+}
+
+fn jwk_alg_from_name(name: &str, mode: Mode) -> Option<JwkAlg> {
+    if let Some(a) = Alg::from_name(name) {
+        return Some(JwkAlg::Sig(a));
+    }
+    if mode == Mode::Verify {
+        return None;
+    }
+    KeyMgmt::from_name(name)
+        .map(|m| JwkAlg::Jwe(JweRestriction::Mgmt(m)))
+        .or_else(|| Enc::from_name(name).map(|e| JwkAlg::Jwe(JweRestriction::Enc(e))))
+}
+
+/// Whether `name` is a JWE `alg` or `enc` name (RFC 7518 §4.1, §5.1), supported or not.
+fn is_jwe_alg_name(name: &str) -> bool {
+    KeyMgmt::from_name(name).is_some()
+        || Enc::from_name(name).is_some()
+        || matches!(
+            name,
+            "RSA1_5"
+                | "RSA-OAEP-384"
+                | "RSA-OAEP-512"
+                | "PBES2-HS256+A128KW"
+                | "PBES2-HS384+A192KW"
+                | "PBES2-HS512+A256KW"
+        )
+}
+
+/// The metadata members of one JWK, checked.
+struct Meta<'a> {
+    kty: &'a str,
+    key_use: Option<&'a str>,
+    key_ops: Option<Vec<&'a str>>,
+    kid: Option<String>,
+    /// JWK `alg` naming a JWS algorithm.
+    alg: Option<Alg>,
+    /// JWK `alg` naming a JWE algorithm (only with [`Mode::Private`]).
+    jwe_alg: Option<JweRestriction>,
+    /// What `use` and `alg` allow for signatures (`key_ops` aside).
+    sig_allowed: bool,
+    /// What `use` and `alg` allow for decryption (`key_ops` aside).
+    enc_allowed: bool,
+    /// `key_ops` is absent or holds `verify`.
+    ops_verify: bool,
+    /// `key_ops` is absent or holds one of [`DECRYPT_OPS`].
+    ops_decrypt: bool,
+    /// The JWK has private members (`d`; an `oct` key is a secret anyway).
+    has_private: bool,
+}
+
+/// Parse one JWK. `Ok(None)` means the key was skipped (with a warning).
+fn parse_jwk(
+    obj: &Map<String, Value>,
+    n: usize,
+    warnings: &mut Vec<String>,
+    mode: Mode,
+) -> Result<Option<Key>, KeyError> {
+    let err = jwk_error(n);
+    let Some(meta) = metadata(obj, n, warnings, mode)? else {
+        return Ok(None);
+    };
+    let mut oct_secret = None;
+    let mut hmac = None;
+    let material = match meta.kty {
+        "RSA" => rsa_public(obj, n, warnings)?,
+        "EC" => ec_public(obj, n)?,
+        "OKP" => okp_public(obj, n, mode)?,
+        "oct" => {
+            let check_length = mode == Mode::Verify || meta.sig_allowed;
+            let (material, key, secret) = oct(obj, n, warnings, meta.alg, check_length)?;
+            hmac = Some(key);
+            oct_secret = Some(secret);
+            material
+        }
+        other => return Err(err(format!("unsupported kty {}", quote(other)))),
+    };
+
+    if let Some(a) = meta.alg {
+        if !material.fits(a) {
+            return Err(err(format!(
+                "alg {} does not fit a {} key",
+                a.name(),
+                material.describe()
+            )));
+        }
+    }
+    if let Some(r) = meta.jwe_alg {
+        if !material_fits_jwe(&material, r) {
+            return Err(err(format!(
+                "alg {} does not fit a {} key",
+                r.name(),
+                material.describe()
+            )));
+        }
+    }
+    let decrypt = decryption(obj, n, warnings, &meta, &material, oct_secret)?;
+    if meta.has_private && decrypt.is_none() {
+        warnings.push(format!(
+            "JWK #{n} contains private key material; only its public part is used"
+        ));
+    }
+    let Some(for_verify) = verifies(n, warnings, mode, &meta, &material, decrypt.is_some()) else {
+        return Ok(None);
+    };
+    Ok(Some(Key {
+        id: next_key_id(),
+        hmac,
+        material,
+        kid: meta.kid,
+        alg: meta.alg,
+        for_verify,
+        decrypt,
+    }))
+}
+
+/// `kty`, `use`, `key_ops`, `kid` and `alg` of a JWK. `Ok(None)` means the key is skipped
+/// (with a warning): for signatures, a key for encryption (`use` `enc` or a JWE `alg`).
+fn metadata<'a>(
+    obj: &'a Map<String, Value>,
+    n: usize,
+    warnings: &mut Vec<String>,
+    mode: Mode,
+) -> Result<Option<Meta<'a>>, KeyError> {
+    let err = jwk_error(n);
+    let kty = match obj.get("kty") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(err("kty is not a string".to_owned())),
+        None => return Err(err("missing kty".to_owned())),
+    };
+    let key_use = opt_str(obj, "use", n)?;
+    if key_use == Some("enc") && mode == Mode::Verify {
+        warnings.push(format!(
+            "JWK #{n} has use \"enc\" and is ignored for signatures"
+        ));
+        return Ok(None);
+    }
+    let key_ops: Option<Vec<&str>> = match obj.get("key_ops") {
+        None => None,
+        Some(Value::Array(ops)) => Some(
+            ops.iter()
+                .map(|op| op.as_str())
+                .collect::<Option<Vec<&str>>>()
+                .ok_or_else(|| err("key_ops is not an array of strings".to_owned()))?,
+        ),
+        Some(_) => return Err(err("key_ops is not an array".to_owned())),
+    };
+    let kid = opt_str(obj, "kid", n)?.map(str::to_owned);
+    // A JWE key (alg `RSA-OAEP`, `ECDH-ES`, ... without `"use":"enc"`, as some IdPs publish
+    // next to their signing keys) is skipped for signatures like a `use` `enc` key, so that
+    // one such key does not make a whole JWKS unusable.
+    if mode == Mode::Verify {
+        if let Some(name) = opt_str(obj, "alg", n)? {
+            if is_jwe_alg_name(name) {
+                warnings.push(format!(
+                    "JWK #{n} has the JWE alg {} and is ignored for signatures",
+                    quote(name)
+                ));
+                return Ok(None);
+            }
+        }
+    }
+    let jwk_alg = match opt_str(obj, "alg", n)? {
+        None => None,
+        Some(name) => Some(
+            jwk_alg_from_name(name, mode)
+                .ok_or_else(|| err(format!("unsupported alg {}", quote(name))))?,
+        ),
+    };
+    let alg = match jwk_alg {
+        Some(JwkAlg::Sig(a)) => Some(a),
+        _ => None,
+    };
+    let jwe_alg = match jwk_alg {
+        Some(JwkAlg::Jwe(r)) => Some(r),
+        _ => None,
+    };
+    let sig_allowed = matches!(key_use, None | Some("sig")) && jwe_alg.is_none();
+    let enc_allowed =
+        mode == Mode::Private && matches!(key_use, None | Some("enc")) && alg.is_none();
+    let ops_verify = key_ops.as_ref().is_none_or(|ops| ops.contains(&"verify"));
+    let ops_decrypt = key_ops
+        .as_ref()
+        .is_none_or(|ops| ops.iter().any(|op| DECRYPT_OPS.contains(op)));
+    Ok(Some(Meta {
+        kty,
+        key_use,
+        key_ops,
+        kid,
+        alg,
+        jwe_alg,
+        sig_allowed,
+        enc_allowed,
+        ops_verify,
+        ops_decrypt,
+        has_private: kty != "oct" && obj.contains_key("d"),
+    }))
+}
+
+/// The decryption side of a JWK, when `use`, `alg` and `key_ops` allow one and the key has
+/// what decrypting needs (an `oct` secret, or private members).
+fn decryption(
+    obj: &Map<String, Value>,
+    n: usize,
+    warnings: &mut Vec<String>,
+    meta: &Meta<'_>,
+    material: &Material,
+    oct_secret: Option<Vec<u8>>,
+) -> Result<Option<Decryption>, KeyError> {
+    if !(meta.enc_allowed && meta.ops_decrypt) {
+        return Ok(None);
+    }
+    let has_private = meta.has_private;
+    let secret = match material {
+        Material::Hmac(_) => oct_secret.map(Secret::Oct),
+        Material::Rsa(public) if has_private => Some(rsa_private(obj, n, public)?),
+        Material::Ec { key, curve } if has_private => Some(ec_private(obj, n, key, *curve)?),
+        Material::X25519(public) if has_private => Some(x25519_private(obj, n, public)?),
+        _ => None,
+    };
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    if let (Some(r), Secret::Oct(k)) = (meta.jwe_alg, &secret) {
+        if !secret_fits(&secret, r) {
+            return Err(jwk_error(n)(format!(
+                "oct key of {} bytes does not fit alg {}",
+                k.len(),
+                r.name()
+            )));
+        }
+    }
+    if let Secret::Oct(k) = &secret {
+        if meta.key_use == Some("enc") && ![16, 24, 32, 48, 64].contains(&k.len()) {
+            warnings.push(format!(
+                "JWK #{n}: oct key of {} bytes fits no JWE algorithm (16, 24, 32, 48 or 64 bytes)",
+                k.len()
+            ));
+        }
+    }
+    Ok(Some(Decryption {
+        secret,
+        alg: meta.jwe_alg,
+    }))
+}
+
+/// Whether the key may verify signatures. `None` (with a warning) when, loaded for JWE too, it
+/// can neither verify nor decrypt and is ignored.
+fn verifies(
+    n: usize,
+    warnings: &mut Vec<String>,
+    mode: Mode,
+    meta: &Meta<'_>,
+    material: &Material,
+    decrypts: bool,
+) -> Option<bool> {
+    match mode {
+        Mode::Verify => {
+            let use_ok = match meta.key_use {
+                None | Some("sig") => true,
+                Some(other) => {
+                    warnings.push(format!(
+                        "JWK #{n} has use {} and will never verify a signature",
+                        quote(other)
+                    ));
+                    false
+                }
+            };
+            let ops_ok = match &meta.key_ops {
+                None => true,
+                Some(ops) if ops.contains(&"verify") => true,
+                Some(_) => {
+                    warnings.push(format!(
+                        "JWK #{n} has key_ops without \"verify\" and will never verify a signature"
+                    ));
+                    false
+                }
+            };
+            Some(use_ok && ops_ok)
+        }
+        Mode::Private => {
+            let for_verify =
+                meta.sig_allowed && meta.ops_verify && !matches!(material, Material::X25519(_));
+            if !for_verify && !decrypts {
+                let why = match meta.key_use {
+                    Some(other) if other != "sig" && other != "enc" => {
+                        format!("has use {}", quote(other))
+                    }
+                    _ if !meta.ops_verify && !meta.ops_decrypt => {
+                        "has key_ops allowing neither \"verify\" nor \"decrypt\"/\"unwrapKey\""
+                            .to_owned()
+                    }
+                    _ if meta.enc_allowed && !meta.has_private && meta.kty != "oct" => {
+                        "is a public key meant for encryption (decryption needs the private key)"
+                            .to_owned()
+                    }
+                    _ => "can neither verify a signature nor decrypt a token".to_owned(),
+                };
+                warnings.push(format!("JWK #{n} {why} and is ignored"));
+                return None;
+            }
+            Some(for_verify)
+        }
+    }
+}

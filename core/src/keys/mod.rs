@@ -1,0 +1,87 @@
+//! Verification and decryption keys: parsing of JWKS / JWK / PEM files into a
+//! [`KeySet`], and candidate selection for a token (`alg`, `kid`, `use`, `key_ops`).
+//!
+//! Everything OpenSSL needs is prepared here once, at configuration time;
+//! verification and decryption never re-parse key material.
+//!
+//! Two entry points:
+//!
+//! - [`KeySet::parse`] loads verification keys only. JWK private members are ignored (with a
+//!   warning), JWKs with `"use":"enc"` are skipped and PEM private keys are refused.
+//! - [`KeySet::parse_with_private`] (for `auth_jwt_type encrypted` / `nested`) also loads
+//!   decryption keys for JWE: JWKs with private members (RSA `d` with or without `p`, `q`,
+//!   `dp`, `dq`, `qi`; EC `d`; OKP X25519 `d`) and every `oct` JWK, when their `use` is
+//!   `enc` or absent, their `key_ops` is absent or holds `decrypt`, `unwrapKey`, `deriveKey`
+//!   or `deriveBits`, and their `alg` is not a JWS algorithm; and PEM `PRIVATE KEY`
+//!   (PKCS#8: RSA, EC P-256/P-384/P-521, X25519), `RSA PRIVATE KEY` and `EC PRIVATE KEY`
+//!   blocks, which are decryption keys only (their public half never verifies a signature).
+//!   A JWK `alg` may then also name a JWE key management algorithm (`RSA-OAEP`, `A128KW`,
+//!   `ECDH-ES`, ...) or, for a `dir` key, the content encryption (`A128GCM`, ...).
+
+mod check;
+mod error;
+mod jwk;
+mod pem;
+mod set;
+#[cfg(test)]
+mod tests;
+
+pub use error::KeyError;
+pub(crate) use jwk::ec_from_coordinates;
+pub use set::KeySet;
+
+use error::Mode;
+
+impl KeySet {
+    /// Detect the format from the content and parse every key.
+    ///
+    /// After optional leading whitespace (and UTF-8 BOM) the data must be a
+    /// JSON object — a JWKS if it has a `keys` member, otherwise one JWK — or
+    /// PEM blocks (`PUBLIC KEY`, `RSA PUBLIC KEY`, `CERTIFICATE`). Returns the
+    /// keys and human-readable warnings for the operator.
+    pub fn parse(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
+        KeySet::parse_mode(data, Mode::Verify)
+    }
+
+    /// Like [`KeySet::parse`], but also load JWE decryption keys (see the module
+    /// documentation): JWKs with private members and `oct` JWKs whose `use` is `enc` or
+    /// absent, and PEM `PRIVATE KEY`, `RSA PRIVATE KEY` and `EC PRIVATE KEY` blocks
+    /// (`EC PARAMETERS` blocks next to them are ignored). Meant for `auth_jwt_type
+    /// encrypted` and `nested`, where one key set both decrypts and (for nested tokens)
+    /// verifies. Verification keys load exactly as with [`KeySet::parse`].
+    pub fn parse_with_private(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
+        KeySet::parse_mode(data, Mode::Private)
+    }
+
+    fn parse_mode(data: &[u8], mode: Mode) -> Result<(KeySet, Vec<String>), KeyError> {
+        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let start = data
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(data.len());
+        let rest = data.get(start..).unwrap_or_default();
+        let mut warnings = Vec::new();
+        let result = if rest.starts_with(b"{") {
+            jwk::parse_json(rest, &mut warnings, mode)
+        } else if rest.starts_with(b"-----BEGIN") {
+            pem::parse_pem(rest, &mut warnings, mode)
+        } else {
+            Err(KeyError::no_key_found(mode))
+        };
+        // Leave no stale entries on OpenSSL's per-thread error queue.
+        drop(openssl::error::ErrorStack::get());
+        let keys = result?;
+        if keys.is_empty() && warnings.is_empty() {
+            // Only possible with PEM files holding nothing but EC PARAMETERS (Private mode).
+            return Err(KeyError::no_key_found(mode));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::AllSkipped { warnings });
+        }
+        let mut set = KeySet::new();
+        for key in keys {
+            set.push(key);
+        }
+        Ok((set, warnings))
+    }
+}
