@@ -1,11 +1,9 @@
 # auth_jwt at the server{} level with the key files only in its locations: accepted, as NGINX
 # Plus accepts it; a request that matches no location then has no key and is refused with 500.
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
-
-our %KEY;
-$KEY{'rsa.pub'} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/rsa.pub" or die "keys/rsa.pub: $!"; <$f> };
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
 no_root_location();
 log_level('info');

@@ -7,180 +7,23 @@
 # sent to @denied (error_page 401 = @denied), which shows $auth_jwt_status.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(), jwk(), jwks(): the keys of t/keys, read at run time
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-# Copies of t/keys/* and keys derived from them (test-only keys).
-our %KEY = (
-    'rsa.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArC5XVvh4/ctlhlREw2mU
-H+mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG+ZYyal58Q8s3LBy8YriT
-67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0
-OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenow
-AFX4zTmMGUEvAE+jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK
-+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/TtOz8yKPUugsgyKW2sd82+NX73gQfSuDZ
-LQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-    'rsa2.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1Zk9BXjhzz90VtUuA+6/
-uwapr3eycjyzq0nuQEaY8jHh8q8dfaRg3fk+jxn18xW7zgrKkGruGtAkOAyJ8Y/j
-tJDGh2eokM6MES/aaHK30Iwyj5uMT/7dGC9acYJsRw/P6DrpKjtV7GxKdpuSYWys
-1ZRhzagRRAKh4cU/S4Ca8mZZMIbXhX+kWmeLJgZRUvnrX3LRi4o/3PYnLw1cURS5
-kl/aKI/MGX2Kj+xKwpTkP1qghGHn2wzT6vfAdGCIosjicKJw0wGLngkCj/q8anoI
-4OwHfomrJRZXX1VgyEr4GPq3oNj18aVId7eHUPywLyG2pZ2ghChXOU+cipnGSHTj
-nQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-    'ec256.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO0rV9VEusEJFmvmVkg+/sCGwVipS
-0QTaoyDKFi9tGL4rpAVw7Xr/aqtN9hJR4JjLy1pOvhq05DJnmI5SlpTH3w==
------END PUBLIC KEY-----
-_EOC_
-    'ed25519.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MCowBQYDK2VwAyEArPuZSIp0zX4zQBEnysHS19d7WUDeu8Gslsc3yskFErM=
------END PUBLIC KEY-----
-_EOC_
-    'ed448.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MEMwBQYDK2VxAzoAZzE1c+PcyigmaqOcc9doatx/2RvjrWEPX6ZXb+XelNG/PiYf
-R0OmeNEXNUZxLsFFLLZQ9z9uqDyA
------END PUBLIC KEY-----
-_EOC_
-    'rsa.pkcs1.pub' => <<'_EOC_',
------BEGIN RSA PUBLIC KEY-----
-MIIBCgKCAQEArC5XVvh4/ctlhlREw2mUH+mgEUX2knr7LgVlpjbytom5UN82wHPh
-TAxuCXhk46AG+ZYyal58Q8s3LBy8YriT67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql
-8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ula
-BtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE+jfcMGZ1fKoBc4Nnru
-hincZIsJdufOOffQFdYpSk4xbkyEn4qK+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/T
-tOz8yKPUugsgyKW2sd82+NX73gQfSuDZLQIDAQAB
------END RSA PUBLIC KEY-----
-_EOC_
-    'rsa.crt' => <<'_EOC_',
------BEGIN CERTIFICATE-----
-MIIDEzCCAfugAwIBAgIUSHfBE/BL2JTIdIz02dT21DcKsTMwDQYJKoZIhvcNAQEL
-BQAwGDEWMBQGA1UEAwwNYXV0aC1qd3QtdGVzdDAgFw0yNjExMjcyMTA1MDlaGA8y
-MTI2MTEwMzIxMDUwOVowGDEWMBQGA1UEAwwNYXV0aC1qd3QtdGVzdDCCASIwDQYJ
-KoZIhvcNAQEBBQADggEPADCCAQoCggEBAKwuV1b4eP3LZYZURMNplB/poBFF9pJ6
-+y4FZaY28raJuVDfNsBz4UwMbgl4ZOOgBvmWMmpefEPLNywcvGK4k+u3N2Nv5uaO
-F+Nzbxu3BKqcUEkNULMapfLjUNG7ueo1V+HC3ESqikG41fL+7wdLdDl9sCRV9vZo
-k1XIjRRHuhiK+6694dLpWgbTsCYJRYcUT4lCgvFd4wOkRW2FsHp6MABV+M05jBlB
-LwBPo33DBmdXyqAXODZ67oYp3GSLCXbnzjn30BXWKUpOMW5MhJ+KivmU55fs5o8L
-mNvp+HbkF7g1YUg5J/bv07Ts/Mij1LoLIMiltrHfNvjV+94EH0rg2S0CAwEAAaNT
-MFEwHQYDVR0OBBYEFJYmkPF7JlfWc0EXQErSzgG33mI3MB8GA1UdIwQYMBaAFJYm
-kPF7JlfWc0EXQErSzgG33mI3MA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQEL
-BQADggEBAGo2li8yQtzv+UL9P4XrHeos0Cf/sFrcAoM7laAgue2OhlqGYxxP8TXE
-GeWBI/dDNMTVi94n6erK9TuxQaEltqVmDoh5Ax4jAhH98D+/KpGKxJ5ImhKFQv9f
-Vm7gT2NbwEwgfB8+Kb7XLtEIaneNFGoZkr3hr5Z/MN7g1a6R2LiZZS2idvpAW5Kg
-EjxW7GiZbJFg9LT4rJ6l/u+N7eT6Y9F5LzJdPwGIx7S+gqz6rufduL8jdP1ZOzwV
-v2Mfu2INKfYoSEm4RUni+iuj4GuWKuM3utbfZqYkKozO2+03B/R9MranMP2J9vAZ
-zVEiUjYmGR/dvYfGSl1PFE88jrqbhLM=
------END CERTIFICATE-----
-_EOC_
-    'rsa.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB"}
-_EOC_
-    'jwks.json' => <<'_EOC_',
-{
- "keys": [
-  {
-   "kty": "RSA",
-   "kid": "rsa",
-   "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ",
-   "e": "AQAB"
-  },
-  {
-   "kty": "EC",
-   "kid": "ec256",
-   "crv": "P-256",
-   "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4",
-   "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx98"
-  },
-  {
-   "kty": "EC",
-   "kid": "ec384",
-   "crv": "P-384",
-   "x": "OFLv_fkhlNmK57PaVsaxygjLbdXCCcutacLoYQ-vVplP1aRugf3rmYvZKIkID1a5",
-   "y": "0zGS3-bo7S4TbLElVfb7gNavXcOw48A-sScbuDmG6WONKKsxqQKFGDES1z2mDE_w"
-  },
-  {
-   "kty": "EC",
-   "kid": "ec521",
-   "crv": "P-521",
-   "x": "AYOaukcG0sMltu0rKL8VD4zHpRgUnhzRqiXnJvQ_Qxb3spvfuBKoS4mIIbaMaiusn4TGpZbOEINn42AwzlrW-rlu",
-   "y": "AQoV9aXs0VqExePb2M-dEpnFMjQisVbCDXmHaA6il1yT4RSx7W6re14Gx7wQq663uHG2Y0harMjqMVKOMSZoxbyD"
-  },
-  {
-   "kty": "OKP",
-   "kid": "ed25519",
-   "crv": "Ed25519",
-   "x": "rPuZSIp0zX4zQBEnysHS19d7WUDeu8Gslsc3yskFErM"
-  },
-  {
-   "kty": "OKP",
-   "kid": "ed448",
-   "crv": "Ed448",
-   "x": "ZzE1c-PcyigmaqOcc9doatx_2RvjrWEPX6ZXb-XelNG_PiYfR0OmeNEXNUZxLsFFLLZQ9z9uqDyA"
-  }
- ]
-}
-_EOC_
-    'two_rsa.jwks' => <<'_EOC_',
-{"keys": [{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB"}, {"kty": "RSA", "kid": "rsa2", "n": "1Zk9BXjhzz90VtUuA-6_uwapr3eycjyzq0nuQEaY8jHh8q8dfaRg3fk-jxn18xW7zgrKkGruGtAkOAyJ8Y_jtJDGh2eokM6MES_aaHK30Iwyj5uMT_7dGC9acYJsRw_P6DrpKjtV7GxKdpuSYWys1ZRhzagRRAKh4cU_S4Ca8mZZMIbXhX-kWmeLJgZRUvnrX3LRi4o_3PYnLw1cURS5kl_aKI_MGX2Kj-xKwpTkP1qghGHn2wzT6vfAdGCIosjicKJw0wGLngkCj_q8anoI4OwHfomrJRZXX1VgyEr4GPq3oNj18aVId7eHUPywLyG2pZ2ghChXOU-cipnGSHTjnQ", "e": "AQAB"}]}
-_EOC_
-    'ec256.jwk' => <<'_EOC_',
-{"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx98"}
-_EOC_
-    'rsa_ec256.pem' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArC5XVvh4/ctlhlREw2mU
-H+mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG+ZYyal58Q8s3LBy8YriT
-67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0
-OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenow
-AFX4zTmMGUEvAE+jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK
-+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/TtOz8yKPUugsgyKW2sd82+NX73gQfSuDZ
-LQIDAQAB
------END PUBLIC KEY-----
------BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO0rV9VEusEJFmvmVkg+/sCGwVipS
-0QTaoyDKFi9tGL4rpAVw7Xr/aqtN9hJR4JjLy1pOvhq05DJnmI5SlpTH3w==
------END PUBLIC KEY-----
-_EOC_
-    'rsa1024.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDTIax/tufxmBKGs0EfeVYwJ/NJ
-Y/5AWNX0MjIcrtr8+cT4FNKa0QXvi7tzC+tDhxAg+hZxLSUpGZ+xHqSY3YCuN/mu
-KiJGIvEu7KjCqZCmEBW5qle9lsR1n+SIhAq7upMVJ67NjX+KCjyLJq5YH77GQH9C
-7g6tPJJS29vUvzKeKQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-    'rsa1024.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa1024", "n": "0yGsf7bn8ZgShrNBH3lWMCfzSWP-QFjV9DIyHK7a_PnE-BTSmtEF74u7cwvrQ4cQIPoWcS0lKRmfsR6kmN2Arjf5rioiRiLxLuyowqmQphAVuapXvZbEdZ_kiIQKu7qTFSeuzY1_igo8iyauWB--xkB_Qu4OrTySUtvb1L8ynik", "e": "AQAB"}
-_EOC_
-    'ec256.key' => <<'_EOC_',
------BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgx/K53hpX6r8L9bzB
-tKQc+6xs6pyhDXp914P2rfXRrEahRANCAAQ7StX1US6wQkWa+ZWSD7+wIbBWKlLR
-BNqjIMoWL20YviukBXDtev9qq032ElHgmMvLWk6+GrTkMmeYjlKWlMff
------END PRIVATE KEY-----
-_EOC_
-    'rsa_private.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "d": "AQAB"}
-_EOC_
-    'enc_and_ec.jwks' => <<'_EOC_',
-{"keys": [{"kty": "RSA", "kid": "enc", "n": "1Zk9BXjhzz90VtUuA-6_uwapr3eycjyzq0nuQEaY8jHh8q8dfaRg3fk-jxn18xW7zgrKkGruGtAkOAyJ8Y_jtJDGh2eokM6MES_aaHK30Iwyj5uMT_7dGC9acYJsRw_P6DrpKjtV7GxKdpuSYWys1ZRhzagRRAKh4cU_S4Ca8mZZMIbXhX-kWmeLJgZRUvnrX3LRi4o_3PYnLw1cURS5kl_aKI_MGX2Kj-xKwpTkP1qghGHn2wzT6vfAdGCIosjicKJw0wGLngkCj_q8anoI4OwHfomrJRZXX1VgyEr4GPq3oNj18aVId7eHUPywLyG2pZ2ghChXOU-cipnGSHTjnQ", "e": "AQAB", "use": "enc"}, {"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx98"}]}
-_EOC_
-    'rsa_enc.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "use": "enc"}
-_EOC_
+# Key files: those of t/keys (key_files() reads them at run time) and these, assembled
+# from them.
+add_files(
+    'rsa_ec256.pem'   => key('rsa.pub') . key('ec256.pub'),
+    'two_rsa.jwks'    => jwks(jwk('rsa'), jwk('rsa2')),
+    # rsa2 as an encryption key (kid "enc"), and ec256
+    'enc_and_ec.jwks' => jwks(jwk('rsa2', kid => 'enc', use => 'enc'), jwk('ec256')),
+    # rsa.jwk with a private member (not a real "d")
+    'rsa_private.jwk' => jwk('rsa', d => 'AQAB') . "\n",
+    'rsa_enc.jwk'     => jwk('rsa', use => 'enc') . "\n",
 );
-
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
 
 log_level('info');
 no_shuffle();
@@ -619,7 +462,7 @@ main::key_files("rsa.pub", "rsa2.pub")
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
-[ [ "keys/rsa.pub", $::KEY{"rsa.pub"} ] ]
+[ [ "keys/rsa.pub", main::key("rsa.pub") ] ]
 --- more_headers
 Authorization: Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJhcGkiLCJleHAiOjQxMDI0NDQ4MDAsImlzcyI6Imh0dHBzOi8vaWRwLmV4YW1wbGUiLCJzdWIiOiJhbGljZSJ9.aIubIt6I0fVX8WJ1EBbIuhCin6rLVnQQI0CRZyY0hI1csveaGilFUl7HH8s_qeLUG4efhnfWaRG40yKLZLueMt5RFD_ox2uDFVN9pLF3C6K-c8MRd2wiSNHKLQZ5cLOt6TPRrIBorpvjADTbS-kr5Zd-R-SnvlFFGqLklamZJ2y1mqGuWBxnG59zNdM8nRSolnDLD5hlTMZvNnuadxjOKQiqqPR_3YxxCMX7889_k0r87E3UV0Ix6oR6RjQuREJUgayCxvPdfPP5Yjm2uNaza4C75kAjit3cAhqIc9sZWabEGEqAewLEnOgytuUfUueHshmVitzqqa_C8HUQN1NZ1Q
 --- request

@@ -8,90 +8,28 @@
 # sent to @denied (error_page 401 = @denied), which shows $auth_jwt_status.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key_files(), jwk(), jwks(): the keys of t/keys, read at run time
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-# Copies of t/keys/* and keys derived from them (test-only keys).
-our %KEY = (
-    'rsa.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArC5XVvh4/ctlhlREw2mU
-H+mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG+ZYyal58Q8s3LBy8YriT
-67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0
-OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenow
-AFX4zTmMGUEvAE+jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK
-+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/TtOz8yKPUugsgyKW2sd82+NX73gQfSuDZ
-LQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-    'ec256.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO0rV9VEusEJFmvmVkg+/sCGwVipS
-0QTaoyDKFi9tGL4rpAVw7Xr/aqtN9hJR4JjLy1pOvhq05DJnmI5SlpTH3w==
------END PUBLIC KEY-----
-_EOC_
-    'ec384.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEOFLv/fkhlNmK57PaVsaxygjLbdXCCcut
-acLoYQ+vVplP1aRugf3rmYvZKIkID1a50zGS3+bo7S4TbLElVfb7gNavXcOw48A+
-sScbuDmG6WONKKsxqQKFGDES1z2mDE/w
------END PUBLIC KEY-----
-_EOC_
-    'ec521.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQBg5q6RwbSwyW27SsovxUPjMelGBSe
-HNGqJecm9D9DFveym9+4EqhLiYghtoxqK6yfhMalls4Qg2fjYDDOWtb6uW4BChX1
-pezRWoTF49vYz50SmcUyNCKxVsINeYdoDqKXXJPhFLHtbqt7XgbHvBCrrre4cbZj
-SFqsyOoxUo4xJmjFvIM=
------END PUBLIC KEY-----
-_EOC_
-    'ed25519.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MCowBQYDK2VwAyEArPuZSIp0zX4zQBEnysHS19d7WUDeu8Gslsc3yskFErM=
------END PUBLIC KEY-----
-_EOC_
-    'ed448.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MEMwBQYDK2VxAzoAZzE1c+PcyigmaqOcc9doatx/2RvjrWEPX6ZXb+XelNG/PiYf
-R0OmeNEXNUZxLsFFLLZQ9z9uqDyA
------END PUBLIC KEY-----
-_EOC_
-    'hmac.jwk' => <<'_EOC_',
-{"kty": "oct", "kid": "hmac", "k": "XQCzfi3cny7PsbYztkiWRNbMwpTMzvkdrGxhO7zpRe6Q5P81dZlBn9yMmCLQe-wKPnwoQIPsDlJ8Ud9oI6IFxw"}
-_EOC_
-    'all_hmac.jwks' => <<'_EOC_',
-{"keys": [{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB"}, {"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx98"}, {"kty": "EC", "kid": "ec384", "crv": "P-384", "x": "OFLv_fkhlNmK57PaVsaxygjLbdXCCcutacLoYQ-vVplP1aRugf3rmYvZKIkID1a5", "y": "0zGS3-bo7S4TbLElVfb7gNavXcOw48A-sScbuDmG6WONKKsxqQKFGDES1z2mDE_w"}, {"kty": "EC", "kid": "ec521", "crv": "P-521", "x": "AYOaukcG0sMltu0rKL8VD4zHpRgUnhzRqiXnJvQ_Qxb3spvfuBKoS4mIIbaMaiusn4TGpZbOEINn42AwzlrW-rlu", "y": "AQoV9aXs0VqExePb2M-dEpnFMjQisVbCDXmHaA6il1yT4RSx7W6re14Gx7wQq663uHG2Y0harMjqMVKOMSZoxbyD"}, {"kty": "OKP", "kid": "ed25519", "crv": "Ed25519", "x": "rPuZSIp0zX4zQBEnysHS19d7WUDeu8Gslsc3yskFErM"}, {"kty": "OKP", "kid": "ed448", "crv": "Ed448", "x": "ZzE1c-PcyigmaqOcc9doatx_2RvjrWEPX6ZXb-XelNG_PiYfR0OmeNEXNUZxLsFFLLZQ9z9uqDyA"}, {"kty": "oct", "kid": "hmac", "k": "XQCzfi3cny7PsbYztkiWRNbMwpTMzvkdrGxhO7zpRe6Q5P81dZlBn9yMmCLQe-wKPnwoQIPsDlJ8Ud9oI6IFxw"}]}
-_EOC_
-    'rsa_rs256.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "alg": "RS256"}
-_EOC_
-    'rsa_ps256.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "alg": "PS256", "use": "sig"}
-_EOC_
-    'rsa_sign_ops.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "key_ops": ["sign"]}
-_EOC_
-    'rsa_verify_ops.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "key_ops": ["verify"]}
-_EOC_
-    'rsa_use_foo.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "use": "foo"}
-_EOC_
-    'hmac_hs512.jwk' => <<'_EOC_',
-{"kty": "oct", "kid": "hmac", "k": "XQCzfi3cny7PsbYztkiWRNbMwpTMzvkdrGxhO7zpRe6Q5P81dZlBn9yMmCLQe-wKPnwoQIPsDlJ8Ud9oI6IFxw", "alg": "HS512"}
-_EOC_
-    'rsa_es256.jwk' => <<'_EOC_',
-{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB", "alg": "ES256"}
-_EOC_
-    'ec256_es384.jwk' => <<'_EOC_',
-{"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx98", "alg": "ES384"}
-_EOC_
-    'short.jwk' => <<'_EOC_',
-{"kty": "oct", "k": "MDEyMzQ1Njc4OWFiY2RlZg"}
-_EOC_
+# Key files: those of t/keys (key_files() reads them at run time) and these, assembled
+# from them with the members the blocks need.
+add_files(
+    # every key of jwks.json, and hmac.jwk
+    'all_hmac.jwks'      => jwks(map { jwk($_) } qw(rsa ec256 ec384 ec521 ed25519 ed448 hmac)),
+    'rsa_rs256.jwk'      => jwk('rsa', alg => 'RS256') . "\n",
+    'rsa_ps256.jwk'      => jwk('rsa', alg => 'PS256', use => 'sig') . "\n",
+    'rsa_sign_ops.jwk'   => jwk('rsa', key_ops => ['sign']) . "\n",
+    'rsa_verify_ops.jwk' => jwk('rsa', key_ops => ['verify']) . "\n",
+    'rsa_use_foo.jwk'    => jwk('rsa', use => 'foo') . "\n",
+    'hmac_hs512.jwk'     => jwk('hmac', alg => 'HS512') . "\n",
+    'rsa_es256.jwk'      => jwk('rsa', alg => 'ES256') . "\n",
+    'ec256_es384.jwk'    => jwk('ec256', alg => 'ES384') . "\n",
+    # a 16-byte HMAC secret (test data, not a key of t/keys)
+    'short.jwk'          => '{"kty": "oct", "k": "MDEyMzQ1Njc4OWFiY2RlZg"}' . "\n",
 );
-
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
 
 log_level('info');
 no_shuffle();

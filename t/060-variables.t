@@ -8,25 +8,11 @@
 # JSON); "exp" 4102444800 is 2100-01-01.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key_files(): the keys of t/keys, read at run time
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-
-# Copies of t/keys/* (test-only keys).
-our %KEY = (
-    'rsa.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArC5XVvh4/ctlhlREw2mU
-H+mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG+ZYyal58Q8s3LBy8YriT
-67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0
-OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenow
-AFX4zTmMGUEvAE+jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK
-+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/TtOz8yKPUugsgyKW2sd82+NX73gQfSuDZ
-LQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-);
-
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
 
 log_level('info');
 no_shuffle();

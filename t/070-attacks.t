@@ -46,6 +46,9 @@
 # $auth_jwt_status.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key_files(), jwk(), jwks(): the keys of t/keys, read at run time
 use MIME::Base64 qw(encode_base64url);
 use Digest::SHA qw(hmac_sha256);
 
@@ -70,37 +73,13 @@ sub port { return $ENV{TEST_NGINX_SERVER_PORT} }
 # attacker's JWKS that this server happens to serve at /attacker.jwks.
 our $ATTACKER_SECRET = 'attacker-chosen-hmac-secret';
 
-# Copies of t/keys/* (test-only keys) and sets assembled from them.
-our %KEY = (
-    'rsa.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArC5XVvh4/ctlhlREw2mU
-H+mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG+ZYyal58Q8s3LBy8YriT
-67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0
-OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenow
-AFX4zTmMGUEvAE+jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK
-+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/TtOz8yKPUugsgyKW2sd82+NX73gQfSuDZ
-LQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-    'ec256.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO0rV9VEusEJFmvmVkg+/sCGwVipS
-0QTaoyDKFi9tGL4rpAVw7Xr/aqtN9hJR4JjLy1pOvhq05DJnmI5SlpTH3w==
------END PUBLIC KEY-----
-_EOC_
-    'hmac.jwk' => <<'_EOC_',
-{"kty": "oct", "kid": "hmac", "k": "XQCzfi3cny7PsbYztkiWRNbMwpTMzvkdrGxhO7zpRe6Q5P81dZlBn9yMmCLQe-wKPnwoQIPsDlJ8Ud9oI6IFxw"}
-_EOC_
+# Key files: those of t/keys (key_files() reads them at run time) and these sets.
+add_files(
     # rsa.jwk (kid "rsa"), ec256.jwk (kid "ec256") and hmac.jwk (kid "hmac")
-    'kids.jwks' => <<'_EOC_',
-{"keys": [{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB"}, {"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx98"}, {"kty": "oct", "kid": "hmac", "k": "XQCzfi3cny7PsbYztkiWRNbMwpTMzvkdrGxhO7zpRe6Q5P81dZlBn9yMmCLQe-wKPnwoQIPsDlJ8Ud9oI6IFxw"}]}
-_EOC_
+    'kids.jwks'     => jwks(jwk('rsa'), jwk('ec256'), jwk('hmac')),
     'attacker.jwks' => '{"keys": [{"kty": "oct", "kid": "attacker", "k": "'
         . b64u($ATTACKER_SECRET) . '"}]}' . "\n",
 );
-
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
 
 # A 60 KB token (TEST 17): the size is checked before anything else.
 our $BIG = jws('{"alg":"ES256"}', '{"sub":"' . ('A' x 45000) . '","exp":4102444800}', "\0" x 64);

@@ -11,9 +11,13 @@
 #   RSA e = 1 or even, n even            "RSA public exponent / modulus is invalid"
 #
 # The JWKs are t/keys/ec256.jwk, ec384.jwk and rsa.jwk (test-only keys) with the
-# members changed as each block says.  Token-side attacks: t/070-attacks.t.
+# members changed as each block says (test data, so inline; TEST 7's good key is read
+# from t/keys).  Token-side attacks: t/070-attacks.t.
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # jwk(), jwks(): the keys of t/keys, read at run time
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
@@ -119,9 +123,10 @@ qr/\[emerg\] .*auth_jwt_key_file: "\S+\/ec-short-x\.jwk": JWK #1: EC key coordin
         auth_jwt "test";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/jwks-second-bad.jwks;
     }
---- user_files
->>> jwks-second-bad.jwks
-{"keys": [{"kty": "RSA", "kid": "rsa", "n": "rC5XVvh4_ctlhlREw2mUH-mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG-ZYyal58Q8s3LBy8YriT67c3Y2_m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenowAFX4zTmMGUEvAE-jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK-ZTnl-zmjwuY2-n4duQXuDVhSDkn9u_TtOz8yKPUugsgyKW2sd82-NX73gQfSuDZLQ", "e": "AQAB"}, {"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx-A"}]}
+--- user_files eval
+# the good key is t/keys/rsa.jwk; the bad one is ec256.jwk with y + 1 (as in TEST 1)
+[ [ "jwks-second-bad.jwks", main::jwks(main::jwk("rsa"),
+    '{"kty": "EC", "kid": "ec256", "crv": "P-256", "x": "O0rV9VEusEJFmvmVkg-_sCGwVipS0QTaoyDKFi9tGL4", "y": "K6QFcO16_2qrTfYSUeCYy8taTr4atOQyZ5iOUpaUx-A"}') ] ]
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*auth_jwt_key_file: "\S+\/jwks-second-bad\.jwks": JWK #2: EC key has invalid point/

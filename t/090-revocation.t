@@ -2,15 +2,16 @@
 # kept in an included file and picked up by "nginx -s reload", enforced with
 # auth_jwt_require. A map is a hash: 100k entries cost the same per request as 10 (see the
 # README's Security section for the hash sizes and the measurement).
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
-our %KEY;
-$KEY{'rsa.pub'} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/rsa.pub" or die "keys/rsa.pub: $!"; <$f> };
-# 100,000 revoked jtis, the token under test among them.
-$KEY{'revoked-100k.map'} = join '', (map { "\"jti-bulk-$_\" 0;\n" } 1 .. 99_999), "\"jti-revoked-1\" 0;\n";
-$KEY{'revoked.map'} = "\"jti-revoked-1\" 0;\n\"jti-other\" 0;\n";
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+add_files(
+    # 100,000 revoked jtis, the token under test among them.
+    'revoked-100k.map' => join('', (map { "\"jti-bulk-$_\" 0;\n" } 1 .. 99_999), "\"jti-revoked-1\" 0;\n"),
+    'revoked.map'      => "\"jti-revoked-1\" 0;\n\"jti-other\" 0;\n",
+);
 
 log_level('info');
 no_shuffle();

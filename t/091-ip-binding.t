@@ -2,12 +2,10 @@
 # over "$jwt_claim_ip|$remote_addr" (a regex back-reference compares the two) and
 # auth_jwt_require. The claim name is whatever variable the map reads; with the realip
 # module $remote_addr is the address realip set.
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
-
-our %KEY;
-$KEY{'rsa.pub'} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/rsa.pub" or die "keys/rsa.pub: $!"; <$f> };
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
 log_level('info');
 no_shuffle();

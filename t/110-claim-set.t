@@ -1,11 +1,9 @@
 # auth_jwt_claim_set / auth_jwt_header_set (NGINX Plus): a variable that reads a member by
 # a path of names from the root into nested objects, rendered like $jwt_claim_*.
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
-
-our %KEY;
-$KEY{'rsa.pub'} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/rsa.pub" or die "keys/rsa.pub: $!"; <$f> };
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
 log_level('info');
 no_shuffle();

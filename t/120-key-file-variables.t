@@ -1,16 +1,17 @@
 # auth_jwt_key_file with variables in the file name (NGINX Plus): the name is resolved per
 # request, and each worker parses a given file once (re-read when it changes).
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
-our %KEY;
-for my $k ('rsa.pub', 'rsa2.pub', 'ec256.pub') {
-    $KEY{"keys/$k"} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/$k" or die "keys/$k: $!"; <$f> };
-}
-$KEY{'keys/tenant-a.pem'} = $KEY{'keys/rsa.pub'};
-$KEY{'keys/tenant-b.pem'} = $KEY{'keys/rsa2.pub'};
-$KEY{'keys/broken.pem'} = "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n";
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+# html/keys/: files of t/keys under the names the blocks use, and a broken one.
+add_files(
+    'keys/tenant-a.pem' => key('rsa.pub'),
+    'keys/tenant-b.pem' => key('rsa2.pub'),
+    'keys/ec256.pub'    => key('ec256.pub'),
+    'keys/broken.pem'   => "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
+);
 
 log_level('info');
 no_shuffle();

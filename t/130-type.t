@@ -1,15 +1,12 @@
 # auth_jwt_type signed | encrypted | nested (NGINX Plus): JWE tokens, decrypted with the
 # private keys of the same key files. Tokens minted with core's jwt-mint (--encrypt-to ...),
 # exp 4102444800 unless the test says otherwise.
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
-our %KEY;
-for my $k ('rsa.pub', 'rsa2.key', 'rsa2.pub', 'ec256.key', 'ec256.pub') {
-    $KEY{$k} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/$k" or die "keys/$k: $!"; <$f> };
-}
-$KEY{'oct.jwk'} = '{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}' . "\n";
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+add_files('oct.jwk' => '{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}' . "\n");
 
 log_level('info');
 no_shuffle();

@@ -1,14 +1,10 @@
 # auth_jwt_key_request (NGINX Plus): the keys come from a subrequest, e.g. to a location that
 # proxy_passes to an IdP's JWKS endpoint; auth_jwt_key_cache keeps them per worker.
 # Tokens: alice signed with keys/rsa.key, bob with keys/rsa2.key (no kid), exp 4102444800.
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
-
-our %KEY;
-for my $k ('rsa.jwk', 'rsa2.jwk', 'rsa.pub') {
-    $KEY{$k} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/$k" or die "keys/$k: $!"; <$f> };
-}
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
 log_level('info');
 no_shuffle();
@@ -110,7 +106,7 @@ main::key_files("rsa.jwk")
         return 200 "sub=$jwt_claim_sub\n";
     }
 --- user_files eval
-[["jwks/a", $main::KEY{"rsa.jwk"}], ["jwks/b", $main::KEY{"rsa2.jwk"}]]
+[["jwks/a", main::key("rsa.jwk")], ["jwks/b", main::key("rsa2.jwk")]]
 --- request eval
 ["GET /t", "GET /t"]
 --- more_headers eval

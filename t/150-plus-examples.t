@@ -16,22 +16,17 @@
 # jwe-dir; RSA-OAEP-256 + A256GCM to t/keys/rsa2.pub; nested: A256KW + A256GCM around an
 # HS256 JWS), their keys are the JWKs below. Each JWE was also decrypted with Python's
 # "cryptography" package before it was put here.
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), rsa_private_jwk(), jwks(): the keys of t/keys, read at run time
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-sub slurp {
-    my $f = "$FindBin::Bin/keys/$_[0]";
-    open my $h, '<', $f or die "$f: $!";
-    local $/;
-    return <$h>;
-}
-
 our %FILE = (
-    'jwks.json' => slurp('jwks.json'),      # rsa, ec256, ec384, ec521, ed25519, ed448
-    'rsa2.jwk'  => slurp('rsa2.jwk'),
-    'hmac.jwk'  => slurp('hmac.jwk'),       # kid "hmac", 64-byte HMAC secret
+    'jwks.json' => key('jwks.json'),        # rsa, ec256, ec384, ec521, ed25519, ed448
+    'rsa2.jwk'  => key('rsa2.jwk'),
+    'hmac.jwk'  => key('hmac.jwk'),         # kid "hmac", 64-byte HMAC secret
     # [guide] "Creating a JSON Web Key File", verbatim: the secret "fantasticjwt".
     'fantastic.jwk' => <<'_EOC_',
 {"keys":
@@ -45,7 +40,7 @@ _EOC_
     # JWE "dir" + A256GCM key (kid jwe-dir)
     'jwe-dir.jwk' => '{"kty": "oct", "kid": "jwe-dir", "use": "enc", "alg": "dir", "k": "VYp1QNzw6E16iJ9CN2X6uG_qwiC58iiCYZn7Pu7PWYY"}',
     # JWE RSA-OAEP-256 private key: t/keys/rsa2.key as a JWK (kid jwe-rsa)
-    'private_jwe_keys.jwk' => '{"keys": [{"kty": "RSA", "kid": "jwe-rsa", "use": "enc", "alg": "RSA-OAEP-256", "n": "1Zk9BXjhzz90VtUuA-6_uwapr3eycjyzq0nuQEaY8jHh8q8dfaRg3fk-jxn18xW7zgrKkGruGtAkOAyJ8Y_jtJDGh2eokM6MES_aaHK30Iwyj5uMT_7dGC9acYJsRw_P6DrpKjtV7GxKdpuSYWys1ZRhzagRRAKh4cU_S4Ca8mZZMIbXhX-kWmeLJgZRUvnrX3LRi4o_3PYnLw1cURS5kl_aKI_MGX2Kj-xKwpTkP1qghGHn2wzT6vfAdGCIosjicKJw0wGLngkCj_q8anoI4OwHfomrJRZXX1VgyEr4GPq3oNj18aVId7eHUPywLyG2pZ2ghChXOU-cipnGSHTjnQ", "e": "AQAB", "d": "Ag9_XS_XY5XUbnBOTBWP1387Jhc7aVufHGKvcc4lA3wOB5TSCEKm6TgZ5CUwsDHqnGc_c-ssZHhxaT0vQai0gD3aLhWKg9L76gQAYjg9NPn1BY5PTt6LQ_k2Q89S-bJ19Kai1fwmwcRWMulkfwH1ILMYfxZwfQYLTQGLR6MyRsGao83duk9pM9h0WfvcaH9AS0ZJAnSqaOPsdnuVGad-4ZHQBJ95wokxzB-I603EA3gaK2VUT81vPqmrbPj8Exb-BVtUQNYrlQFxzKJ-AIK0QLDjFOkvu9IanvwpmyaNxE0UlS0t-iAUp43O79P9JA-sdyKLtvy_qIaPT-ftSupLoQ", "p": "6viOhd5iA1JXsTYE0DbgjtiuVEtPM96sV7VRpaCR6cuClw_Do6llGI859Ljs0rURNJEl8AzQZPdifbmFgkQOKsjCPIWFqo-VkdVUupVYzCyiAHJGN5CFdK5OGHUSwzPi-FZ-6JTibxYOXt1NqiuZRRguZFZhsqFPCGe8817mD6E", "q": "6LcEjg7EaPiTWOxjgOGkdZRamzBkPJRCoQNMkI-N7Tt4Ca16VXBn3ZnnCUTlk9X-_atTSTsaHva87NEjhcVta_qHWEqe8ZraUmSy6Meka6b1oLtrrT46fnYLjQj2_PMKg-Um6pCAlCginVFfcfDi6jy2rOHx_nb130r3WWYAAn0", "dp": "nlIHxg-HPvG2gIMDT0AKonVBUS7FGRAKU7aqYs0EQ-GKBjrq-VVj9t5akJghif_Srfa29z3LFJzTUh805Aby_MT0i070N24zu2Vgh6-lezz_kwlsYngQVAQ2Pqhzke9eGTI-pHvc7jiQSj8W23gw96tJZvYFMhUaaXFskRb6MME", "dq": "mZRnIiVmw-wAujfPdzfy5FIS9cYa8MvbqQ1XUzQaM00C7EgbqxUyxtGR4tEgPc-Fp_2QSo0BsRufFR70tYzUqOU-uysL-GD84lForS1MOmuGQRxPdJbT3a-j8eDPt6Hh96ecZkMVSDGwnmgceELETlfhKvk2TnxNyZ5c3Rfuu7U", "qi": "6CITt12zpdxEYmTOY9MLJfKzogO0lsSgnVZQJW7B5LzyptrXtXf2IHh_xgM0isukS04pbrSPLc4vC5ReJvf97YK-2ekfMOwgUWCzli1OLkdmoN21hILSulkIySqaMOBkNb628QDd2_4r6cgva2XXXR9vu9YksPFP5cfyEJ4bL8Y"}]}',
+    'private_jwe_keys.jwk' => jwks(rsa_private_jwk('rsa2', kid => 'jwe-rsa', use => 'enc', alg => 'RSA-OAEP-256')),
     # nested: A256KW key (kid enc) and HS256 key of the enclosed JWS (kid sig)
     'api_secret_nested.jwk' => '{"keys": [{"kty": "oct", "kid": "enc", "use": "enc", "alg": "A256KW", "k": "0wKI9SCMQDfOScZbdrzGD8YpNqTtPhs_gt-wuvl1rzM"}, {"kty": "oct", "kid": "sig", "use": "sig", "alg": "HS256", "k": "e6_eaIcVHWdw75PvKdogI8F6dI7RjhMu_t3PErPYUwA"}]}',
     'index.html' => "closed site content\n",

@@ -9,14 +9,10 @@
 #   alice, bob, carol: signed with keys/rsa.key (role admin, user, admin)
 #   forged: sub carol, role admin, signed with keys/rsa2.key (bad signature for rsa.pub)
 #   expired: sub dave, signed with keys/rsa.key, exp 1000000000
-use FindBin;
 use Test::Nginx::Socket 'no_plan';
-
-our %KEY;
-for my $k ('rsa.pub', 'rsa2.pub', 'rsa.jwk', 'rsa2.jwk') {
-    $KEY{$k} = do { local $/; open my $f, '<', "$FindBin::Bin/keys/$k" or die "keys/$k: $!"; <$f> };
-}
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
+use FindBin;
+use lib "$FindBin::Bin";
+use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
 
 our %T = (
     alice   => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiIsImV4cCI6NDEwMjQ0NDgwMH0.n_coGtNFUWAi2nScDiI7Hjkf9mhxxtKJiBFsFi6sY1Buys4lEHVtf3NxDLf0GkDX1VSD8prwpi9PxaC6K-KuU7ZeCLhEMh2vwkVXJohxNEPTvC6OaMoXH_LlXLFdj40u3SXdemDjpbWTI3mV-tYwrgTfEMA8n3TY8tt_YnBEVHXcGJkf3iUwK5vjcEAbpsPDjzChb1I4q8LmvL1VHWVTtvLhMxAIJDAtSjRQwtY8ohD5twy0iiFGaPMH5t5qs6MG2VLniDD2iCLoU_b6Twp2hDSZwf5LRySmPcIiyrv669ph6oiB-SvtvsUDVl15iKSCzcvvbVn2Dz7-G7b2QJ_WvQ',

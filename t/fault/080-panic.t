@@ -29,25 +29,11 @@ BEGIN {
 }
 
 use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin/..";
+use TestKeys;    # key_files(): the keys of t/keys, read at run time
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-
-# Copy of t/keys/rsa.pub (test-only key).
-our %KEY = (
-    'rsa.pub' => <<'_EOC_',
------BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArC5XVvh4/ctlhlREw2mU
-H+mgEUX2knr7LgVlpjbytom5UN82wHPhTAxuCXhk46AG+ZYyal58Q8s3LBy8YriT
-67c3Y2/m5o4X43NvG7cEqpxQSQ1Qsxql8uNQ0bu56jVX4cLcRKqKQbjV8v7vB0t0
-OX2wJFX29miTVciNFEe6GIr7rr3h0ulaBtOwJglFhxRPiUKC8V3jA6RFbYWwenow
-AFX4zTmMGUEvAE+jfcMGZ1fKoBc4NnruhincZIsJdufOOffQFdYpSk4xbkyEn4qK
-+ZTnl+zmjwuY2+n4duQXuDVhSDkn9u/TtOz8yKPUugsgyKW2sd82+NX73gQfSuDZ
-LQIDAQAB
------END PUBLIC KEY-----
-_EOC_
-);
-
-sub key_files { return [ map { [ $_, $KEY{$_} ] } @_ ] }
 
 # header {"alg":"RS256","typ":"JWT","kid":"rsa","x-fault":"panic"}, sub "panic-user"
 our $PANIC = 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSIsIngtZmF1bHQiOiJwYW5pYyJ9.eyJzdWIiOiJwYW5pYy11c2VyIiwiZXhwIjo0MTAyNDQ0ODAwfQ.i8-ID3Wrl6aP00KhWjL4S4QEKGu6U2XgyUoOny8LTPv0cfk6JC1A0emFg9cYBWJ67Fx4tfk4OB2DVXvFzlom8fur8vIsq1jj5FwajheW-LIJSZ1CwMabveqOtY4AXtstsoClR2QwPXo2HyoPI4LPPq0-Kbm2H9UZj_3cDZsCpN8DcYSDTer21r6FpimfGgb4r1SfnO3Mt3i-R1CWPtL6JefBLKIqvRGQbHnsc_Jr-5CNNVL8zpIZxNg7qfJcjAWwvltzgdIofw-ShkZWKnAgVkD5rvylil2cPXbaiFLB1qrPVn9T87oc--yBxvbnwEOBaMUs7WcSNOHM4ucgb9DlWw';

@@ -4,9 +4,11 @@
 #
 #   t/keys/make.sh            # needs openssl (1.1.1+/3.x) and python3 (stdlib only)
 #
-# Regenerating replaces every key, so every token embedded in t/0*.t must be
-# minted again afterwards (jwt-mint, see core/src/bin/jwt-mint.rs); the .t files
-# embed copies of the public keys below, which must be refreshed too.
+# Regenerating replaces every key, so every token embedded in t/*.t and t/fault/*.t
+# must be minted again afterwards (jwt-mint, see core/src/bin/jwt-mint.rs). That is
+# all: no .t file holds a copy of a key; they read the files below at run time
+# through t/TestKeys.pm (key files derived from them, e.g. JWKs with extra members
+# or the private JWK of rsa2.key, are built from them there too).
 #
 # Files (*.key = private PEM PKCS#8, *.pub = public PEM SPKI):
 #   rsa.key rsa.pub          RSA 2048, the main key (RS*/PS* tokens)
