@@ -1,6 +1,8 @@
 # auth_jwt at the server{} level with the key files only in its locations: accepted, as NGINX
 # Plus accepts it; a request that matches no location then has no key and is refused with 500.
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

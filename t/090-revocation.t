@@ -1,8 +1,10 @@
 # Revocation, the idiomatic nginx way: a map from the token's jti to 0 for revoked tokens,
 # kept in an included file and picked up by "nginx -s reload", enforced with
 # auth_jwt_require. A map is a hash: 100k entries cost the same per request as 10 (see the
-# README's Security section for the hash sizes and the measurement).
+# Revocation section of docs/security.md for the hash sizes and the measurement).
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

@@ -3,6 +3,8 @@
 # auth_jwt_require. The claim name is whatever variable the map reads; with the realip
 # module $remote_addr is the address realip set.
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

@@ -1,6 +1,8 @@
 # auth_jwt_claim_set / auth_jwt_header_set (NGINX Plus): a variable that reads a member by
 # a path of names from the root into nested objects, rendered like $jwt_claim_*.
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

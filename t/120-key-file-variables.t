@@ -1,6 +1,8 @@
 # auth_jwt_key_file with variables in the file name (NGINX Plus): the name is resolved per
 # request, and each worker parses a given file once (re-read when it changes).
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

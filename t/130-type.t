@@ -2,6 +2,8 @@
 # private keys of the same key files. Tokens minted with core's jwt-mint (--encrypt-to ...),
 # exp 4102444800 unless the test says otherwise.
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

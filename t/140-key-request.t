@@ -2,6 +2,8 @@
 # proxy_passes to an IdP's JWKS endpoint; auth_jwt_key_cache keeps them per worker.
 # Tokens: alice signed with keys/rsa.key, bob with keys/rsa2.key (no kid), exp 4102444800.
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time

@@ -9,7 +9,7 @@
 # in for the upstream api_server / my_backend and for idp.example.com, cache paths under the
 # server root, proxy_set_header lines that let the backend show who was let in). Where an
 # example differs from this module on purpose, the block checks this module's behaviour and
-# says why (see "Migrating from NGINX Plus" in README.md).
+# says why (see "Migrating from NGINX Plus" in docs/migrating.md).
 #
 # Tokens are static, "exp" 4102444800 (2100-01-01), minted with core's jwt-mint and the
 # test-only keys of t/keys; the JWE tokens with --encrypt-to (dir + A256GCM with the "oct" key

@@ -10,6 +10,8 @@
 #   forged: sub carol, role admin, signed with keys/rsa2.key (bad signature for rsa.pub)
 #   expired: sub dave, signed with keys/rsa.key, exp 1000000000
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use FindBin;
 use lib "$FindBin::Bin";
 use TestKeys;    # key(), key_files(): the keys of t/keys, read at run time
