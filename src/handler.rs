@@ -337,7 +337,7 @@ fn find_keys(
     };
     match keys {
         Keys::Ready {
-            set,
+            value: set,
             refreshable,
             warning,
         } => {

@@ -19,6 +19,7 @@
 //! With `auth_jwt_key_cache 0` (the default, as in NGINX Plus) every request fetches.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 use std::ffi::c_void;
 use std::mem;
 use std::ptr::{self, NonNull};
@@ -44,10 +45,11 @@ const ABANDONED: i64 = 30;
 /// Cached key sets per worker.
 const MAX_ENTRIES: usize = 128;
 
-type CacheKey = (usize, Vec<String>);
+/// (location, URIs).
+pub type CacheKey = (usize, Vec<String>);
 
-struct Entry {
-    set: Option<Arc<KeySet>>,
+pub struct Entry<T> {
+    set: Option<Arc<T>>,
     /// When `set` was fetched (unix seconds).
     fetched: i64,
     /// When the last fetch started.
@@ -59,7 +61,7 @@ struct Entry {
     generation: u64,
 }
 
-impl Entry {
+impl<T> Entry<T> {
     /// Whether a fetch is running (one started more than [`ABANDONED`] seconds ago without
     /// an outcome is not counted).
     fn busy(&self, now: i64) -> bool {
@@ -74,7 +76,7 @@ impl Entry {
 
 thread_local! {
     /// The key sets this worker fetched, by (location, URIs).
-    static FETCHED_SETS: RefCell<BoundedMap<CacheKey, Entry>> =
+    static FETCHED_SETS: RefCell<BoundedMap<CacheKey, Entry<KeySet>>> =
         RefCell::new(BoundedMap::new(MAX_ENTRIES));
 }
 
@@ -115,26 +117,56 @@ pub enum Failure {
     #[error("the subrequest ended without an answer")]
     NoAnswer,
     #[error("{0}")]
-    Keys(String),
+    Parse(String),
 }
 
-/// What the access handler gets.
-pub enum Keys {
-    /// The set to check the token with. `refreshable`: an unknown `kid` may trigger
-    /// [`refresh`]. `warning`: a failed fetch whose stale set is used (for the error log).
+/// What a fetch builds from the answers, and where each worker keeps it (key sets for
+/// `auth_jwt_key_request`, revocation lists fetched by URI).
+pub trait Fetchable: Sized + 'static {
+    /// Builds the value from the answers to the URIs, in order.
+    fn build(lc: &LocConf, answers: &[(&str, &[u8])]) -> Result<Self, FetchError>;
+    /// This worker's cache of fetched values.
+    fn cache() -> &'static LocalKey<RefCell<BoundedMap<CacheKey, Entry<Self>>>>;
+}
+
+impl Fetchable for KeySet {
+    /// The location's fixed key files, then the keys of the answers, in order.
+    fn build(lc: &LocConf, answers: &[(&str, &[u8])]) -> Result<Self, FetchError> {
+        let ty = lc.ty.unwrap_or(TokenType::Signed);
+        let mut set = lc.fixed_key_set();
+        for (uri, body) in answers {
+            let (keys, _) = parse_keys(body, ty)
+                .map_err(|e| FetchError::Uri((*uri).to_owned(), Failure::Parse(e.to_string())))?;
+            set.extend(keys);
+        }
+        Ok(set)
+    }
+
+    fn cache() -> &'static LocalKey<RefCell<BoundedMap<CacheKey, Entry<Self>>>> {
+        &FETCHED_SETS
+    }
+}
+
+/// What the handler gets.
+pub enum Fetched<T> {
+    /// The value to use. `refreshable`: an unknown `kid` may trigger [`refresh`]. `warning`:
+    /// a failed fetch whose stale value is used (for the error log).
     Ready {
-        set: Arc<KeySet>,
+        value: Arc<T>,
         refreshable: bool,
         warning: Option<FetchError>,
     },
     /// A subrequest is running: return `NGX_AGAIN`.
     Pending,
-    /// No usable keys: 500, with this text in the error log.
+    /// No usable value: 500, with this text in the error log.
     Failed(FetchError),
 }
 
+/// The key sets of `auth_jwt_key_request`.
+pub type Keys = Fetched<KeySet>;
+
 /// The fetch of one request, owned by its pool.
-struct Fetch {
+struct Fetch<T: Fetchable> {
     key: CacheKey,
     /// Whether a finished fetch goes into the worker's cache.
     cache: bool,
@@ -149,20 +181,20 @@ struct Fetch {
     bodies: Vec<Vec<u8>>,
     /// Set once every URI answered: the request's key set (or, after a failure, the cached
     /// set it goes on with).
-    finished: Option<Arc<KeySet>>,
+    finished: Option<Arc<T>>,
     /// Set when the fetch failed without a cached set: the error, given again if the handler
     /// runs again for this request (e.g. after `error_page 500` back into the location).
     failed: Option<FetchError>,
 }
 
-impl Drop for Fetch {
+impl<T: Fetchable> Drop for Fetch<T> {
     /// A fetch dropped before its outcome (the request ended: client gone, nginx error)
     /// leaves the key source free for the next request at once.
     fn drop(&mut self) {
         if !self.cache || self.finished.is_some() || self.failed.is_some() {
             return;
         }
-        let _ = FETCHED_SETS.try_with(|c| {
+        let _ = T::cache().try_with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
                 if let Some(e) = c.get_mut(&self.key) {
                     if e.generation == self.generation {
@@ -177,47 +209,65 @@ impl Drop for Fetch {
 /// The key set for this request, or a fetch in progress. `names` are the URIs as evaluated
 /// for this request (see [`evaluate`]).
 pub fn keys(r: &mut ngx_http_request_t, lc: &LocConf, names: &[String], now: i64) -> Keys {
-    let key = (lc as *const LocConf as usize, names.to_vec());
-    // SAFETY: the fetch belongs to this request's pool and no other reference to it is live.
-    if let Some(fetch) = unsafe { fetch_of(r, &key).as_mut() } {
-        return advance(r, lc, fetch, now);
-    }
-    if let Some(k) = cached_for(&key, lc.key_cache, now) {
-        return k;
-    }
-    start_fetch(r, key, lc.key_cache > 0, now)
+    fetch(r, lc, names, lc.key_cache, now)
 }
 
 /// The keys this worker holds for `names` that [`keys`] would use without a fetch, if any:
 /// what a check made outside the access phase (where nothing can be waited for) can use.
 pub fn cached(lc: &LocConf, names: &[String], now: i64) -> Option<Keys> {
-    cached_for(
-        &(lc as *const LocConf as usize, names.to_vec()),
-        lc.key_cache,
-        now,
-    )
+    cached_value(lc, names, lc.key_cache, now)
 }
 
-fn cached_for(key: &CacheKey, ttl: i64, now: i64) -> Option<Keys> {
+/// The value for this request, or a fetch in progress; a value fetched by this worker less
+/// than `ttl` seconds ago is used without a fetch (`ttl` 0: every request fetches).
+pub fn fetch<T: Fetchable>(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    names: &[String],
+    ttl: i64,
+    now: i64,
+) -> Fetched<T> {
+    let key = (lc as *const LocConf as usize, names.to_vec());
+    // SAFETY: the fetch belongs to this request's pool and no other reference to it is live.
+    if let Some(fetch) = unsafe { fetch_of::<T>(r, &key).as_mut() } {
+        return advance(r, lc, fetch, now);
+    }
+    if let Some(k) = cached_for(&key, ttl, now) {
+        return k;
+    }
+    start_fetch(r, key, ttl > 0, now)
+}
+
+/// The value this worker holds that [`fetch`] would use without a fetch, if any.
+pub fn cached_value<T: Fetchable>(
+    lc: &LocConf,
+    names: &[String],
+    ttl: i64,
+    now: i64,
+) -> Option<Fetched<T>> {
+    cached_for(&(lc as *const LocConf as usize, names.to_vec()), ttl, now)
+}
+
+fn cached_for<T: Fetchable>(key: &CacheKey, ttl: i64, now: i64) -> Option<Fetched<T>> {
     if ttl <= 0 {
         return None;
     }
-    FETCHED_SETS.with(|c| {
+    T::cache().with(|c| {
         let mut c = c.borrow_mut();
         let e = c.get_mut(key)?;
-        let set = e.set.clone()?;
+        let value = e.set.clone()?;
         if now.saturating_sub(e.fetched) < ttl {
-            return Some(Keys::Ready {
-                set,
+            return Some(Fetched::Ready {
+                value,
                 refreshable: e.refreshable(now),
                 warning: None,
             });
         }
         // Another request is fetching, or the last fetch failed a moment ago (do not
-        // hammer the key source): go on with the stale set.
+        // hammer the source): go on with the stale value.
         let busy = e.busy(now) || (!e.in_flight && now.saturating_sub(e.attempted) < 1);
-        busy.then_some(Keys::Ready {
-            set,
+        busy.then_some(Fetched::Ready {
+            value,
             refreshable: false,
             warning: None,
         })
@@ -233,7 +283,7 @@ pub fn refresh(
     now: i64,
 ) -> Option<Keys> {
     let key = (lc as *const LocConf as usize, names.to_vec());
-    if !fetch_of(r, &key).is_null() {
+    if !fetch_of::<KeySet>(r, &key).is_null() {
         return None;
     }
     let allowed = FETCHED_SETS.with(|c| c.borrow().get(&key).is_some_and(|e| e.refreshable(now)));
@@ -261,8 +311,13 @@ pub fn evaluate(
     Ok(names)
 }
 
-fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64) -> Keys {
-    let fetch = Fetch {
+fn start_fetch<T: Fetchable>(
+    r: &mut ngx_http_request_t,
+    key: CacheKey,
+    cache: bool,
+    now: i64,
+) -> Fetched<T> {
+    let fetch = Fetch::<T> {
         key,
         cache,
         generation: 0,
@@ -275,10 +330,10 @@ fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64)
     };
     // SAFETY: the fetch now belongs to the request's pool; no other reference to it exists.
     let Some(fetch) = ngx_ext::attach(r.pool, fetch).map(|mut f| unsafe { f.as_mut() }) else {
-        return Keys::Failed(FetchError::Oom);
+        return Fetched::Failed(FetchError::Oom);
     };
     if fetch.cache {
-        FETCHED_SETS.with(|c| {
+        T::cache().with(|c| {
             let mut c = c.borrow_mut();
             let e = c.entry_or_insert_with(
                 fetch.key.clone(),
@@ -298,27 +353,32 @@ fn start_fetch(r: &mut ngx_http_request_t, key: CacheKey, cache: bool, now: i64)
         });
     }
     match subrequest(r, fetch) {
-        Ok(()) => Keys::Pending,
+        Ok(()) => Fetched::Pending,
         Err(e) => fail(fetch, e),
     }
 }
 
 /// Called each time the handler runs while this request has a fetch.
-fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64) -> Keys {
-    if let Some(set) = &fetch.finished {
-        return Keys::Ready {
-            set: set.clone(),
+fn advance<T: Fetchable>(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    fetch: &mut Fetch<T>,
+    now: i64,
+) -> Fetched<T> {
+    if let Some(value) = &fetch.finished {
+        return Fetched::Ready {
+            value: value.clone(),
             refreshable: false,
             warning: None,
         };
     }
     if let Some(e) = &fetch.failed {
-        return Keys::Failed(e.clone());
+        return Fetched::Failed(e.clone());
     }
     // SAFETY: subrequests live in the main request's pool, as long as this fetch.
     match unsafe { fetch.current.as_ref() } {
         Some(sr) if sr.done() != 0 => {}
-        Some(_) => return Keys::Pending,
+        Some(_) => return Fetched::Pending,
         // Not reached (a fetch without a subrequest has failed), but never wait for nothing.
         None => return fail(fetch, FetchError::NoSubrequest),
     }
@@ -331,30 +391,28 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
     fetch.next += 1;
     if fetch.next < fetch.key.1.len() {
         return match subrequest(r, fetch) {
-            Ok(()) => Keys::Pending,
+            Ok(()) => Fetched::Pending,
             Err(e) => fail(fetch, e),
         };
     }
 
-    // Every URI answered: the location's fixed key files, then the answers, in order.
-    let ty = lc.ty.unwrap_or(TokenType::Signed);
-    let mut set = lc.fixed_key_set();
-    for (uri, body) in fetch.key.1.iter().zip(&fetch.bodies) {
-        match parse_keys(body, ty) {
-            Ok((keys, _)) => set.extend(keys),
-            Err(e) => {
-                return fail(
-                    fetch,
-                    FetchError::Uri(uri.clone(), Failure::Keys(e.to_string())),
-                )
-            }
-        }
-    }
+    // Every URI answered.
+    let answers: Vec<(&str, &[u8])> = fetch
+        .key
+        .1
+        .iter()
+        .map(String::as_str)
+        .zip(fetch.bodies.iter().map(Vec::as_slice))
+        .collect();
+    let set = match T::build(lc, &answers) {
+        Ok(v) => v,
+        Err(e) => return fail(fetch, e),
+    };
     let set = Arc::new(set);
     fetch.bodies = Vec::new();
     fetch.finished = Some(set.clone());
     if fetch.cache {
-        FETCHED_SETS.with(|c| {
+        T::cache().with(|c| {
             if let Some(e) = c.borrow_mut().get_mut(&fetch.key) {
                 e.set = Some(set.clone());
                 e.fetched = now;
@@ -364,17 +422,17 @@ fn advance(r: &mut ngx_http_request_t, lc: &LocConf, fetch: &mut Fetch, now: i64
             }
         });
     }
-    Keys::Ready {
-        set,
+    Fetched::Ready {
+        value: set,
         refreshable: false,
         warning: None,
     }
 }
 
 /// A fetch failed: keep a cached set if there is one, else 500.
-fn fail(fetch: &mut Fetch, error: FetchError) -> Keys {
+fn fail<T: Fetchable>(fetch: &mut Fetch<T>, error: FetchError) -> Fetched<T> {
     let stale = if fetch.cache {
-        FETCHED_SETS.with(|c| {
+        T::cache().with(|c| {
             let mut c = c.borrow_mut();
             let e = c.get_mut(&fetch.key)?;
             if e.generation == fetch.generation {
@@ -388,21 +446,24 @@ fn fail(fetch: &mut Fetch, error: FetchError) -> Keys {
     match stale {
         Some(set) => {
             fetch.finished = Some(set.clone());
-            Keys::Ready {
-                set,
+            Fetched::Ready {
+                value: set,
                 refreshable: false,
                 warning: Some(error),
             }
         }
         None => {
             fetch.failed = Some(error.clone());
-            Keys::Failed(error)
+            Fetched::Failed(error)
         }
     }
 }
 
 /// Starts the GET subrequest for `fetch.key.1[fetch.next]`.
-fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), FetchError> {
+fn subrequest<T: Fetchable>(
+    r: &mut ngx_http_request_t,
+    fetch: &mut Fetch<T>,
+) -> Result<(), FetchError> {
     let Some(name) = fetch.key.1.get(fetch.next).cloned() else {
         return Err(FetchError::NoUriLeft);
     };
@@ -430,7 +491,7 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Fetch
         let Some(ps) = ps.as_mut() else {
             return Err(FetchError::Oom);
         };
-        ps.handler = Some(post_subrequest);
+        ps.handler = Some(post_subrequest::<T>);
         ps.data = ptr::from_mut(fetch).cast();
         // Allocated first: once created, the subrequest must not keep the client's body.
         let body = ngx_pcalloc(r.pool, mem::size_of::<ngx_http_request_body_t>());
@@ -470,14 +531,14 @@ fn subrequest(r: &mut ngx_http_request_t, fetch: &mut Fetch) -> Result<(), Fetch
 
 /// Records the subrequest's answer. nginx may call it more than once for one subrequest (an
 /// error status, then the error page): the last call wins.
-unsafe extern "C" fn post_subrequest(
+unsafe extern "C" fn post_subrequest<T: Fetchable>(
     sr: *mut ngx_http_request_t,
     data: *mut c_void,
     rc: ngx_int_t,
 ) -> ngx_int_t {
     // SAFETY: `data` is the fetch registered in `subrequest`, alive as long as the main
     // request's pool; `sr` is the subrequest nginx is finalising.
-    let (Some(fetch), Some(sr)) = (unsafe { data.cast::<Fetch>().as_mut() }, unsafe {
+    let (Some(fetch), Some(sr)) = (unsafe { data.cast::<Fetch<T>>().as_mut() }, unsafe {
         sr.as_ref()
     }) else {
         return rc;
@@ -521,6 +582,6 @@ unsafe extern "C" fn post_subrequest(
 
 /// This request's fetch for `key` (location and URIs), if any (an internal redirect may have
 /// left one for another location or other URIs).
-fn fetch_of(r: &ngx_http_request_t, key: &CacheKey) -> *mut Fetch {
-    ngx_ext::find::<Fetch>(r.pool, |f| f.key == *key).map_or(ptr::null_mut(), |p| p.as_ptr())
+fn fetch_of<T: Fetchable>(r: &ngx_http_request_t, key: &CacheKey) -> *mut Fetch<T> {
+    ngx_ext::find::<Fetch<T>>(r.pool, |f| f.key == *key).map_or(ptr::null_mut(), |p| p.as_ptr())
 }

@@ -44,6 +44,9 @@ pub enum Status {
     UnsupportedEnc,
     /// An `auth_jwt_require` condition failed (set by the nginx glue).
     RequireFailed,
+    /// The verified token's `sub`, `kid` or `jti` is in a revocation list (set by the nginx
+    /// glue).
+    Revoked,
     /// An internal error.
     Error,
 }
@@ -66,6 +69,7 @@ impl Status {
             Status::DecryptFailed => "decrypt_failed",
             Status::UnsupportedEnc => "unsupported_enc",
             Status::RequireFailed => "require_failed",
+            Status::Revoked => "revoked",
             Status::Error => "error",
         }
     }

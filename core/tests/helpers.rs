@@ -112,6 +112,7 @@ fn status_words() {
         (Status::DecryptFailed, "decrypt_failed"),
         (Status::UnsupportedEnc, "unsupported_enc"),
         (Status::RequireFailed, "require_failed"),
+        (Status::Revoked, "revoked"),
         (Status::Error, "error"),
     ];
     for (s, word) in all {

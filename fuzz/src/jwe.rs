@@ -32,7 +32,7 @@
 //! the others are `"use":"enc"`).
 //!
 //! Oracles (besides "never panics"):
-//! * an error is never `Valid` / `RequireFailed` and has a detail; empty → `Missing`,
+//! * an error is never `Valid` / `RequireFailed` / `Revoked` and has a detail; empty → `Missing`,
 //!   longer than `MAX_TOKEN_LEN` → `TooLarge`; `Encrypted` never answers a JWS-only status
 //!   (`BadSignature`, `UnsupportedAlg`), `Signed` never a JWE-only one;
 //! * the two Validations may only disagree in the claim checks;
@@ -373,7 +373,7 @@ fn raw(mode: u8, token: &[u8], keys: &KeySet, fixed_v: &Validation, fuzz_v: &Val
 
 fn check_rejection(token: &[u8], e: &Rejection) {
     assert!(
-        !matches!(e.status, Status::Valid | Status::RequireFailed),
+        !matches!(e.status, Status::Valid | Status::RequireFailed | Status::Revoked),
         "rejection with status {:?}",
         e.status
     );

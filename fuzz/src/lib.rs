@@ -28,7 +28,7 @@
 //! Everything is asserted to be panic-free; on top of that a few oracles are
 //! checked (a failing one is a bug in the core as well):
 //! * the two Validations may only disagree by `Expired` / `NotYetValid`;
-//! * an error is never `Valid` / `RequireFailed`; empty → `Missing`,
+//! * an error is never `Valid` / `RequireFailed` / `Revoked`; empty → `Missing`,
 //!   too long → `TooLarge`;
 //! * an accepted token's header `alg` is the algorithm it was signed with, its
 //!   payload is what was signed, its claims equal a lenient `serde_json` parse
@@ -437,7 +437,7 @@ fn check_result(
     let t = match r {
         Err(e) => {
             assert!(
-                !matches!(e.status, Status::Valid | Status::RequireFailed),
+                !matches!(e.status, Status::Valid | Status::RequireFailed | Status::Revoked),
                 "rejection with status {:?}",
                 e.status
             );
