@@ -41,6 +41,21 @@ install_deps() {
     local v
     v=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
     [ "${v:-0}" -ge 85 ] || die "Rust 1.85 or newer is needed ($(rustc --version)); run: rustup update"
+    # cargo fmt and cargo clippy, which scripts/test runs (a minimal rustup profile has neither).
+    # Without rustup (a distribution's Rust), whatever is installed is used: the lint stage
+    # fails if it is missing.
+    local c comps=()
+    for c in fmt:rustfmt clippy:clippy; do
+        cargo "${c%%:*}" --version >/dev/null 2>&1 || comps+=("${c#*:}")
+    done
+    if [ ${#comps[@]} -gt 0 ]; then
+        if command -v rustup >/dev/null 2>&1; then
+            log "installing Rust components: ${comps[*]}"
+            rustup component add "${comps[@]}" || die "rustup component add ${comps[*]} failed"
+        else
+            log "warning: no rustup to install ${comps[*]}: the lint stage of scripts/test will fail"
+        fi
+    fi
 }
 
 # Builds the module against the vendored nginx 1.28 (which is built too).

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use auth_jwt_core::sign::{encode, SigningKey};
-use auth_jwt_gateway::client;
+use auth_jwt_integration::client;
 use serde_json::json;
 
 fn jwks(secret: &[u8]) -> String {

@@ -30,12 +30,12 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_jwt_core::sign::{encode, SigningKey};
-use auth_jwt_gateway::http::{
+use auth_jwt_integration::http::{
     self, query_param, request_framing, write_chunk, write_head, write_last_chunk, write_response,
     Request,
 };
-use auth_jwt_gateway::sse::format_data;
-use auth_jwt_gateway::ws::{self, FrameError};
+use auth_jwt_integration::sse::format_data;
+use auth_jwt_integration::ws::{self, FrameError};
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "usage: dify-standin --listen ADDR --key PRIVATE_KEY_PEM [--alg ALG] \

@@ -19,7 +19,7 @@
 //! ngx_http_auth_jwt_module` builds. Module: `$AUTH_JWT_MODULE`, else
 //! `target/<profile>/libngx_http_auth_jwt_module.so`. For Debian's nginx:
 //! `AUTH_JWT_NGINX=/usr/sbin/nginx AUTH_JWT_MODULE=$PWD/target/nginx-1.22.1/ngx_http_auth_jwt_module.so
-//! cargo test -p auth-jwt-gateway --test state_isolation`.
+//! cargo test -p auth-jwt-integration --test state_isolation`.
 
 use std::fs;
 use std::io::BufReader;
@@ -28,8 +28,8 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_jwt_core::sign::{encode, SigningKey};
-use auth_jwt_gateway::client;
-use auth_jwt_gateway::http::Response;
+use auth_jwt_integration::client;
+use auth_jwt_integration::http::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openssl::asn1::Asn1Time;

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_jwt_core::sign::{encode, SigningKey};
-use auth_jwt_gateway::client;
+use auth_jwt_integration::client;
 use serde_json::json;
 
 const SECRET_A: &[u8] = b"cache-test-secret-a-0123456789ab";

@@ -30,10 +30,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auth_jwt_core::sign::{encode, encode_raw, SigningKey};
 use auth_jwt_core::{verify, KeySet, Validation};
-use auth_jwt_gateway::client::{self, ws_handshake};
-use auth_jwt_gateway::http::{self, Response, ResponseHead};
-use auth_jwt_gateway::sse::SseReader;
-use auth_jwt_gateway::{jwks, ws};
+use auth_jwt_integration::client::{self, ws_handshake};
+use auth_jwt_integration::http::{self, Response, ResponseHead};
+use auth_jwt_integration::sse::SseReader;
+use auth_jwt_integration::{jwks, ws};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openssl::asn1::Asn1Time;
@@ -257,7 +257,7 @@ fn substitute(text: &str, subs: &[(&str, String)], required: bool, file: &str) -
         assert!(
             !required || n > 0,
             "{file}: the placeholder {from:?} is gone: the configuration changed, update \
-             gateway/tests/e2e.rs (or the placeholder list in the file's header)"
+             integration/tests/e2e.rs (or the placeholder list in the file's header)"
         );
         out = out.replace(from, to);
     }

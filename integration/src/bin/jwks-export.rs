@@ -14,7 +14,7 @@
 
 use std::process::ExitCode;
 
-use auth_jwt_gateway::jwks::jwks_from_pem;
+use auth_jwt_integration::jwks::jwks_from_pem;
 
 const USAGE: &str = "usage: jwks-export --key PUBLIC_OR_PRIVATE_PEM [--kid K] [--alg ALG]";
 

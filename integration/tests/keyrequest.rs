@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use auth_jwt_core::sign::{encode, SigningKey};
-use auth_jwt_gateway::client;
+use auth_jwt_integration::client;
 use base64::Engine as _;
 use serde_json::json;
 
