@@ -24,6 +24,7 @@ use crate::conf::{Auth, LocConf};
 use crate::keyfiles;
 use crate::keyrequest::{self, FetchError, Keys};
 use crate::ngx_ext::{self, log_request, RequestBytes};
+use crate::revocation::{self, Revocation};
 use crate::state::{self, Verdict};
 use crate::verdict_zone::VerdictZone;
 use crate::AuthJwtModule;
@@ -229,6 +230,26 @@ fn verify_request(
             }
         }
     }
+    // Revocation lists, after the signature and the time claims (on cache hits too).
+    let result = match result {
+        Ok(token) if lc.has_revocation_lists() => {
+            match revocation::check(r, lc, &token, phase == Phase::Access) {
+                Revocation::Clear => Ok(token),
+                Revocation::Revoked(line) => {
+                    log_request(r, NGX_LOG_INFO, &line);
+                    return Ok(Verdict {
+                        status: Status::Revoked,
+                        cache,
+                        token: None,
+                    });
+                }
+                Revocation::Pending => return Err(NoVerdict::Pending),
+                Revocation::NotNow => return Err(NoVerdict::NotNow),
+                Revocation::Failed(line) => return Ok(failure(r, &line)),
+            }
+        }
+        other => other,
+    };
     Ok(match result {
         Ok(token) => Verdict {
             status: Status::Valid,

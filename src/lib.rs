@@ -20,6 +20,7 @@ mod conf;
 mod handler;
 mod keyfiles;
 mod keyrequest;
+mod revocation;
 mod ngx_ext;
 mod state;
 mod variables;

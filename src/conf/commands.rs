@@ -16,6 +16,7 @@ use super::ext::{guard_setter, guarded_setters};
 use super::keys::{set_key_file, set_key_request};
 use super::member::set_member;
 use super::require::set_require;
+use super::revocation::set_revocation_list;
 use super::LocConf;
 
 guarded_setters! {
@@ -26,6 +27,7 @@ guarded_setters! {
     ngx_http_auth_jwt_cache => set_cache,
     ngx_http_auth_jwt_key_request => set_key_request,
     ngx_http_auth_jwt_type => set_type,
+    ngx_http_auth_jwt_revocation_list => set_revocation_list,
 }
 
 const fn cmd(
@@ -50,7 +52,7 @@ const fn cmd(
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
 /// The module's directives.
-pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 11] = [
+pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 14] = [
     cmd(
         c"auth_jwt",
         ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_TAKE12,
@@ -109,6 +111,24 @@ pub static mut NGX_HTTP_AUTH_JWT_COMMANDS: [ngx_command_t; 11] = [
         c"auth_jwt_header_set",
         NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE,
         ngx_http_auth_jwt_member_set,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_revocation_list_sub",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
+        ngx_http_auth_jwt_revocation_list,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_revocation_list_kid",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
+        ngx_http_auth_jwt_revocation_list,
+        0,
+    ),
+    cmd(
+        c"auth_jwt_revocation_list_jti",
+        ANY_LEVEL | NGX_HTTP_LMT_CONF | NGX_CONF_1MORE,
+        ngx_http_auth_jwt_revocation_list,
         0,
     ),
     ngx_command_t::empty(),

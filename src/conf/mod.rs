@@ -21,6 +21,7 @@ mod ext;
 mod keys;
 mod member;
 mod require;
+mod revocation;
 
 pub use auth::Auth;
 pub use cache::CacheConf;
@@ -28,6 +29,7 @@ pub use commands::NGX_HTTP_AUTH_JWT_COMMANDS;
 use ext::{log_emerg, Origin};
 pub use keys::{parse_keys, KeyFile};
 pub use require::Require;
+pub use revocation::{ListFile, ListSource};
 
 /// The module's location configuration (also used for `http`, `server` and `limit_except`).
 ///
@@ -55,6 +57,9 @@ pub struct LocConf {
     /// Seconds; `NGX_CONF_UNSET` until merged. Set by `ngx_conf_set_sec_slot`.
     pub leeway: time_t,
     pub require: Option<Vec<Require>>,
+    /// `auth_jwt_revocation_list_sub`, `_kid`, `_jti` (indexed by `revocation::Kind`):
+    /// `Some(None)` is `off`.
+    pub revocation: [Option<Option<Arc<ListSource>>>; 3],
     /// `auth_jwt_cache`: `Some(None)` is `off`.
     pub cache: Option<Option<CacheConf>>,
     auth_origin: Option<Origin>,
@@ -72,8 +77,13 @@ impl LocConf {
         fixed.as_deref().cloned().unwrap_or_default()
     }
 
+    /// Whether a revocation list applies here.
+    pub fn has_revocation_lists(&self) -> bool {
+        self.revocation.iter().any(|l| matches!(l, Some(Some(_))))
+    }
+
     /// Whether a token check made with `other` is the one this configuration makes: the same
-    /// token source, keys, type, leeway and cache. A location that inherits all of them from
+    /// token source, keys, type, leeway, cache and revocation lists. A location that inherits all of them from
     /// its server, or an `if` block from its location, makes the same check; the realm and
     /// `auth_jwt_require` are applied by the access handler of each location and do not count.
     pub fn same_check(&self, other: &LocConf) -> bool {
@@ -100,7 +110,16 @@ impl LocConf {
                 && self.key_cache == other.key_cache
                 && self.ty == other.ty
                 && self.leeway == other.leeway
-                && self.cache == other.cache)
+                && self.cache == other.cache
+                && self
+                    .revocation
+                    .iter()
+                    .zip(&other.revocation)
+                    .all(|(a, b)| match (a.as_ref().and_then(Option::as_ref), b.as_ref().and_then(Option::as_ref)) {
+                        (Some(a), Some(b)) => a.same(b),
+                        (None, None) => true,
+                        _ => false,
+                    }))
     }
 }
 
@@ -118,6 +137,7 @@ impl Default for LocConf {
             leeway: NGX_CONF_UNSET as time_t,
             require: None,
             cache: None,
+            revocation: [None, None, None],
             auth_origin: None,
         }
     }
@@ -207,6 +227,11 @@ impl LocConf {
         }
         if self.require.is_none() {
             self.require = prev.require.clone();
+        }
+        for (list, prev) in self.revocation.iter_mut().zip(&prev.revocation) {
+            if list.is_none() {
+                list.clone_from(prev);
+            }
         }
     }
 
