@@ -5,7 +5,8 @@
 //! JWS/JWT tokens ([`verify`]), decrypts compact JWE tokens ([`decrypt`]), validates signed,
 //! encrypted and nested JWTs ([`verify_typed`]) and offers the small helpers the nginx glue
 //! needs to expose claims as variables ([`render`], [`lookup`], [`bearer_token`],
-//! [`is_truthy`]). The [`sign`] module mints (and encrypts) tokens for tests and for the
+//! [`is_truthy`]) and loads revocation lists of `sub`, `kid` and `jti` values
+//! ([`RevocationList`]). The [`sign`] module mints (and encrypts) tokens for tests and for the
 //! `jwt-mint` command line tool.
 //!
 //! Every byte handed to [`verify`] or [`decrypt`] is attacker controlled: the code never panics
@@ -46,6 +47,7 @@ mod jws;
 mod key;
 mod keys;
 mod limits;
+pub mod revocation;
 pub mod sign;
 mod token;
 mod util;
@@ -60,5 +62,6 @@ pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
 pub use jws::{verify, verify_reference};
 pub use keys::{KeyError, KeySet};
 pub use limits::{MAX_JSON_DEPTH, MAX_TOKEN_LEN};
+pub use revocation::{RevocationError, RevocationList};
 pub use token::Token;
 pub use util::{bearer_token, is_truthy, lookup, render, www_authenticate};
