@@ -19,11 +19,11 @@
 //! With `auth_jwt_key_cache 0` (the default, as in NGINX Plus) every request fetches.
 
 use std::cell::RefCell;
-use std::thread::LocalKey;
 use std::ffi::c_void;
 use std::mem;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use auth_jwt_core::glue::BoundedMap;
 use auth_jwt_core::{KeySet, TokenType};

@@ -27,7 +27,7 @@ use ngx::ffi::{ngx_http_request_t, ngx_time, NGX_LOG_ERR};
 use serde_json::Value;
 
 use crate::conf::{ListFile, ListSource, LocConf};
-use crate::keyrequest::{self, CacheKey, Entry, FetchError, Failure, Fetchable, Fetched};
+use crate::keyrequest::{self, CacheKey, Entry, Failure, FetchError, Fetchable, Fetched};
 use crate::ngx_ext::log_request;
 
 /// Files up to this size are parsed while the request waits; larger ones on a thread.
@@ -116,7 +116,12 @@ pub enum Revocation {
 
 /// Checks a verified token against the location's lists. `can_wait`: in the access phase,
 /// where a list fetch can be waited for.
-pub fn check(r: &mut ngx_http_request_t, lc: &LocConf, token: &Token, can_wait: bool) -> Revocation {
+pub fn check(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    token: &Token,
+    can_wait: bool,
+) -> Revocation {
     for kind in Kind::ALL {
         let Some(Some(source)) = &lc.revocation[kind as usize] else {
             continue;

@@ -111,15 +111,16 @@ impl LocConf {
                 && self.ty == other.ty
                 && self.leeway == other.leeway
                 && self.cache == other.cache
-                && self
-                    .revocation
-                    .iter()
-                    .zip(&other.revocation)
-                    .all(|(a, b)| match (a.as_ref().and_then(Option::as_ref), b.as_ref().and_then(Option::as_ref)) {
+                && self.revocation.iter().zip(&other.revocation).all(|(a, b)| {
+                    match (
+                        a.as_ref().and_then(Option::as_ref),
+                        b.as_ref().and_then(Option::as_ref),
+                    ) {
                         (Some(a), Some(b)) => a.same(b),
                         (None, None) => true,
                         _ => false,
-                    }))
+                    }
+                }))
     }
 }
 

@@ -155,7 +155,11 @@ fn parse(
 }
 
 /// Reads and parses a list file now: a missing or broken file fails `nginx -t`.
-fn read_file(cf: &mut ngx_conf_t, kind: Kind, mut name: ngx_str_t) -> Result<ListSource, ListError> {
+fn read_file(
+    cf: &mut ngx_conf_t,
+    kind: Kind,
+    mut name: ngx_str_t,
+) -> Result<ListSource, ListError> {
     // SAFETY: `cf.cycle` is the cycle being configured; `name` is replaced by a copy in the
     // cycle pool with the configuration prefix applied.
     if unsafe { ngx_conf_full_name(cf.cycle, &mut name, 1) } != NGX_OK as isize {

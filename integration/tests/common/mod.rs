@@ -101,6 +101,17 @@ impl Nginx {
         nports: usize,
         http: impl Fn(&Path, &[u16]) -> String,
     ) -> Nginx {
+        Nginx::start_workers(tag, files, nports, 1, http)
+    }
+
+    /// [`Nginx::start`] with `workers` worker processes.
+    pub fn start_workers(
+        tag: &str,
+        files: &[(&str, &[u8])],
+        nports: usize,
+        workers: usize,
+        http: impl Fn(&Path, &[u16]) -> String,
+    ) -> Nginx {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "auth-jwt-{tag}-{}-{}",
@@ -111,6 +122,9 @@ impl Nginx {
         fs::create_dir_all(dir.join("logs")).unwrap();
         fs::create_dir_all(dir.join("tmp")).unwrap();
         for (name, data) in files {
+            if let Some(parent) = dir.join(name).parent() {
+                fs::create_dir_all(parent).unwrap();
+            }
             fs::write(dir.join(name), data).unwrap();
         }
         let p = dir.display();
@@ -120,7 +134,7 @@ impl Nginx {
                 "load_module {module};\n\
                  daemon off;\n\
                  master_process on;\n\
-                 worker_processes 1;\n\
+                 worker_processes {workers};\n\
                  error_log {p}/logs/error.log info;\n\
                  pid {p}/logs/nginx.pid;\n\
                  events {{ worker_connections 1024; }}\n\
