@@ -364,3 +364,38 @@ main::key_files("rsa.pub", "revoked-sub.json")
 ["revoked []\n", "revoked []\n", "ok bob\n"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: a 1,000,000-entry list: the listed sub among a million is refused, another passes
+--- config
+    location /t {
+        auth_jwt "api";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/rsa.pub;
+        auth_jwt_revocation_list_sub $TEST_NGINX_HTML_DIR/million.json;
+        error_page 401 = @denied;
+        try_files /no-such-file @ok;
+    }
+    location @ok {
+        return 200 "ok $jwt_claim_sub\n";
+    }
+    location @denied {
+        return 401 "$auth_jwt_status\n";
+    }
+--- user_files eval
+[@{ main::key_files("rsa.pub") },
+ ["million.json", "{" . join(",", map { sprintf('"user-%07d":1', $_) } 0 .. 499_999)
+                  . ',"alice":"revoked",'
+                  . join(",", map { sprintf('"user-%07d":{"exp":4102444800}', $_) } 500_000 .. 999_998)
+                  . "}\n"]]
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+[main::bearer("alice"), main::bearer("bob")]
+--- error_code eval
+[401, 200]
+--- response_body eval
+["revoked\n", "ok bob\n"]
+--- timeout: 30
+--- no_error_log
+[error]
