@@ -208,6 +208,8 @@ struct LiveFile {
     parsing: Option<(FileStamp, JoinHandle<Result<RevocationList, String>>)>,
     /// A version that could not be used (reported once).
     broken: Option<FileStamp>,
+    /// The file could not be `stat`ed (reported once until it is back).
+    gone: bool,
 }
 
 thread_local! {
@@ -235,6 +237,7 @@ fn live_list(r: &ngx_http_request_t, file: &ListFile, now: i64) -> Arc<Revocatio
             checked: 0,
             parsing: None,
             broken: None,
+            gone: false,
         });
         // A version parsed on a thread.
         if e.parsing.as_ref().is_some_and(|(_, h)| h.is_finished()) {
@@ -257,7 +260,11 @@ fn live_list(r: &ngx_http_request_t, file: &ListFile, now: i64) -> Arc<Revocatio
         }
         if now.saturating_sub(e.checked) >= 1 {
             e.checked = now;
-            match FileStamp::of(&file.path) {
+            let stamp = FileStamp::of(&file.path);
+            if stamp.is_ok() {
+                e.gone = false;
+            }
+            match stamp {
                 Ok(stamp)
                     if stamp != e.stamp
                         && Some(stamp) != e.broken
@@ -287,8 +294,11 @@ fn live_list(r: &ngx_http_request_t, file: &ListFile, now: i64) -> Arc<Revocatio
                 }
                 Ok(_) => {}
                 Err(why) => {
-                    // Gone or unreadable: keep the list in force; say so once a second.
-                    errors.push(why.to_string());
+                    // Gone or unreadable: keep the list in force; say so once.
+                    if !e.gone {
+                        e.gone = true;
+                        errors.push(why.to_string());
+                    }
                 }
             }
         }
