@@ -42,6 +42,10 @@ pub enum Status {
     /// or not supported (`RSA1_5` and `PBES2-*` are refused on purpose), or the JWE uses
     /// compression (`zip`), which is not supported.
     UnsupportedEnc,
+    /// More keys are candidates for the token than [`MAX_KEY_TRIES`](crate::MAX_KEY_TRIES)
+    /// (a token without `kid`, or a set with many keys without `kid`), and none of the first
+    /// ones verifies (or decrypts) it.
+    TooManyKeys,
     /// An `auth_jwt_require` condition failed (set by the nginx glue).
     RequireFailed,
     /// The verified token's `sub`, `kid` or `jti` is in a revocation list (set by the nginx
@@ -68,6 +72,7 @@ impl Status {
             Status::BadCrit => "bad_crit",
             Status::DecryptFailed => "decrypt_failed",
             Status::UnsupportedEnc => "unsupported_enc",
+            Status::TooManyKeys => "too_many_keys",
             Status::RequireFailed => "require_failed",
             Status::Revoked => "revoked",
             Status::Error => "error",

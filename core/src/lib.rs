@@ -61,7 +61,7 @@ pub use error::{Rejection, Status};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
 pub use jws::{verify, verify_reference};
 pub use keys::{KeyError, KeySet};
-pub use limits::{MAX_JSON_DEPTH, MAX_TOKEN_LEN};
+pub use limits::{MAX_JSON_DEPTH, MAX_KEY_TRIES, MAX_TOKEN_LEN};
 pub use revocation::{RevocationError, RevocationList};
 pub use token::Token;
 pub use util::{bearer_token, is_truthy, lookup, render, www_authenticate};

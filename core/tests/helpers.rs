@@ -111,6 +111,7 @@ fn status_words() {
         (Status::BadCrit, "bad_crit"),
         (Status::DecryptFailed, "decrypt_failed"),
         (Status::UnsupportedEnc, "unsupported_enc"),
+        (Status::TooManyKeys, "too_many_keys"),
         (Status::RequireFailed, "require_failed"),
         (Status::Revoked, "revoked"),
         (Status::Error, "error"),

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr::{self};
 use std::sync::Arc;
 
-use auth_jwt_core::{KeyError, KeySet, TokenType};
+use auth_jwt_core::{KeyError, KeySet, TokenType, MAX_KEY_TRIES};
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{ngx_command_t, ngx_conf_full_name, ngx_conf_t, NGX_LOG_WARN, NGX_OK};
 use ngx::ngx_conf_log_error;
@@ -135,6 +135,20 @@ pub(super) fn set_key_file(
             merged.extend(set);
             *keys = Arc::new(merged);
         }
+    }
+    let without_kid = keys.keys_without_kid();
+    if without_kid > MAX_KEY_TRIES {
+        let path = lc.key_data.last().map_or("", |f| f.path.as_str());
+        ngx_conf_log_error!(
+            NGX_LOG_WARN,
+            cf,
+            "auth_jwt_key_file: \"{}\": {} keys without \"kid\" are in scope; a token is checked \
+             against at most {} keys, so a token that only a later one verifies is refused \
+             (too_many_keys): give the keys a \"kid\"",
+            path,
+            without_kid,
+            MAX_KEY_TRIES
+        );
     }
     ptr::null_mut()
 }

@@ -60,6 +60,7 @@ use crate::claims::{self, Validation};
 use crate::error::{Rejection, Status};
 use crate::jws::{self, malformed, PAYLOAD};
 use crate::keys::KeySet;
+use crate::limits::MAX_KEY_TRIES;
 use crate::token::Token;
 use content::{content_decrypt, ContentError};
 use header::{b64_header, check_header, parse_epk, split};
@@ -280,10 +281,11 @@ fn decrypt_inner(token: &[u8], keys: &KeySet) -> Result<(Decrypted, KeyMgmt), Re
     }
 
     let candidates = keys.decryption_candidates(kid, |d| fits(d, &ctx))?;
+    let more = candidates.len() > MAX_KEY_TRIES;
     let mut padding = false;
     let mut any_unwrapped = false;
     let mut unwrap_detail = UNWRAP_FAILED;
-    for candidate in candidates {
+    for candidate in candidates.into_iter().take(MAX_KEY_TRIES) {
         // On any failure to recover the key, go on with a random one: the failure then
         // surfaces at the tag check, after the same work (RFC 7516 §11.5).
         let (cek, unwrapped) = match unwrap_cek(&candidate.secret, &ctx) {
@@ -308,6 +310,12 @@ fn decrypt_inner(token: &[u8], keys: &KeySet) -> Result<(Decrypted, KeyMgmt), Re
             Err(ContentError::Tag) => {}
         }
         any_unwrapped |= unwrapped;
+    }
+    if more {
+        return Err(Rejection::new(
+            Status::TooManyKeys,
+            "no key among the first 16 candidates decrypts the token, and more keys would have to be tried",
+        ));
     }
     Err(failed(if padding {
         BAD_PADDING

@@ -21,6 +21,11 @@ use crate::alg::{Alg, Family};
 use crate::error::{Rejection, Status};
 use crate::key::{Key, Material};
 use crate::keys::KeySet;
+use crate::limits::MAX_KEY_TRIES;
+
+/// The log phrase of [`Status::TooManyKeys`].
+pub(crate) const TOO_MANY_KEYS: &str =
+    "no key among the first 16 candidates verifies the token, and more keys would have to be tried";
 
 /// Steps 7 and 8: pick candidate keys and verify the signature.
 pub(crate) fn check_signature(
@@ -31,14 +36,18 @@ pub(crate) fn check_signature(
     signature: &[u8],
 ) -> Result<(), Rejection> {
     let candidates = keys.candidates(alg, kid)?;
+    let more = candidates.len() > MAX_KEY_TRIES;
     let ok = candidates
         .into_iter()
+        .take(MAX_KEY_TRIES)
         .any(|key| verify_with(key, alg, signing_input, signature).unwrap_or(false));
     // Some OpenSSL failure paths leave entries on the per-thread error queue;
     // drain it so nothing leaks into unrelated nginx SSL error reporting.
     drop(ErrorStack::get());
     if ok {
         Ok(())
+    } else if more {
+        Err(Rejection::new(Status::TooManyKeys, TOO_MANY_KEYS))
     } else {
         Err(Rejection::new(
             Status::BadSignature,

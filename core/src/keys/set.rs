@@ -83,6 +83,11 @@ impl KeySet {
     /// kid-compatible the token is refused with "no key matches the token kid";
     /// if no kid-compatible key fits the algorithm (and the JWK `alg`, `use`
     /// and `key_ops` restrictions) with "no key usable with the token alg".
+    /// How many keys have no `kid`: each is a candidate for every token.
+    pub fn keys_without_kid(&self) -> usize {
+        self.without_kid.len()
+    }
+
     pub(crate) fn candidates(&self, alg: Alg, kid: Option<&str>) -> Result<Vec<&Key>, Rejection> {
         self.select(
             kid,
