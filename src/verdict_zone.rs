@@ -134,7 +134,26 @@ impl VerdictZone<'_> {
             return None;
         }
         let _held = Held(mutex);
+        #[cfg(feature = "fault-injection")]
+        die_if_asked();
         Some(f(table))
+    }
+}
+
+/// TEST-ONLY (`fault-injection`): when the file named by the environment variable
+/// `AUTH_JWT_FAULT_DIE_IN_CACHE_LOCK` exists (passed to workers with nginx's `env` directive),
+/// the worker removes it and kills itself with SIGKILL while it holds the zone's mutex, so a
+/// test can prove that a worker that dies there does not leave the zone locked.
+#[cfg(feature = "fault-injection")]
+fn die_if_asked() {
+    let Some(trigger) = std::env::var_os("AUTH_JWT_FAULT_DIE_IN_CACHE_LOCK") else {
+        return;
+    };
+    if std::fs::remove_file(trigger).is_ok() {
+        // SAFETY: plain libc calls on this process.
+        unsafe {
+            ngx::ffi::kill(ngx::ffi::getpid(), 9);
+        }
     }
 }
 

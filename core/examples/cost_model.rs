@@ -48,14 +48,20 @@ fn median_us(mut f: impl FnMut(), runs: usize) -> f64 {
 fn main() {
     let v = Validation { now: 0, leeway: 0 };
     println!("MAX_KEY_TRIES = {MAX_KEY_TRIES}");
-    println!("{:<6} {:>6}  {:>22}  {:>22}", "alg", "keys", "no kid: us/token", "unknown kid: us/token");
+    println!(
+        "{:<6} {:>6}  {:>22}  {:>22}",
+        "alg", "keys", "no kid: us/token", "unknown kid: us/token"
+    );
     for alg in ["HS256", "RS256", "ES256", "EdDSA"] {
         // Distinct keys are costly to generate for RSA: reuse a few public keys (the verifier
         // does the same work for each candidate whether or not keys repeat).
         let distinct = if alg == "RS256" { 4 } else { 16 };
         let (signing, publics): (SigningKey, Vec<Vec<u8>>) = if alg == "HS256" {
             let s = b"cost-model-secret-0123456789abcdef".to_vec();
-            (SigningKey::hmac(b"another-secret-0123456789abcdefgh"), vec![s])
+            (
+                SigningKey::hmac(b"another-secret-0123456789abcdefgh"),
+                vec![s],
+            )
         } else {
             let pairs: Vec<_> = (0..distinct).map(|_| keypair(alg)).collect();
             // Signed by a key outside the set: every candidate is tried and fails.
@@ -70,7 +76,9 @@ fn main() {
                 use base64::Engine as _;
                 let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&publics[0]);
                 let keys: Vec<_> = (0..n).map(|_| json!({"kty": "oct", "k": k})).collect();
-                KeySet::parse(json!({ "keys": keys }).to_string().as_bytes()).unwrap().0
+                KeySet::parse(json!({ "keys": keys }).to_string().as_bytes())
+                    .unwrap()
+                    .0
             } else {
                 let mut pem = Vec::new();
                 for i in 0..n {
@@ -82,8 +90,18 @@ fn main() {
             let with_kid =
                 encode(alg, &json!({"kid": "nope"}), &json!({"sub": "x"}), &signing).unwrap();
             let runs = if alg == "HS256" { 2001 } else { 101 };
-            let a = median_us(|| { let _ = verify(no_kid.as_bytes(), &set, &v); }, runs);
-            let b = median_us(|| { let _ = verify(with_kid.as_bytes(), &set, &v); }, runs);
+            let a = median_us(
+                || {
+                    let _ = verify(no_kid.as_bytes(), &set, &v);
+                },
+                runs,
+            );
+            let b = median_us(
+                || {
+                    let _ = verify(with_kid.as_bytes(), &set, &v);
+                },
+                runs,
+            );
             println!("{alg:<6} {n:>6}  {a:>22.1}  {b:>22.1}");
         }
     }

@@ -55,13 +55,19 @@ fn a_token_is_tried_against_at_most_max_key_tries_keys() {
     assert_eq!(at_limit.keys_without_kid(), MAX_KEY_TRIES);
     // Every key of a set at the limit can verify; a bad token is a bad signature.
     assert_eq!(status(&at_limit, &token(0, None)), Status::Valid);
-    assert_eq!(status(&at_limit, &token(MAX_KEY_TRIES - 1, None)), Status::Valid);
+    assert_eq!(
+        status(&at_limit, &token(MAX_KEY_TRIES - 1, None)),
+        Status::Valid
+    );
     assert_eq!(status(&at_limit, &token(999, None)), Status::BadSignature);
 
     // One key more: the first 16 are tried; a later one is out of reach.
     let over = set(MAX_KEY_TRIES + 4, false);
     assert_eq!(status(&over, &token(3, None)), Status::Valid);
-    assert_eq!(status(&over, &token(MAX_KEY_TRIES + 2, None)), Status::TooManyKeys);
+    assert_eq!(
+        status(&over, &token(MAX_KEY_TRIES + 2, None)),
+        Status::TooManyKeys
+    );
     assert_eq!(status(&over, &token(999, None)), Status::TooManyKeys);
 }
 
@@ -71,7 +77,10 @@ fn a_kid_narrows_the_candidates_below_the_bound() {
     assert_eq!(many.keys_without_kid(), 0);
     // With its kid a token is checked against one key, wherever it is in the set.
     assert_eq!(status(&many, &token(4321, Some("k4321"))), Status::Valid);
-    assert_eq!(status(&many, &token(1, Some("k4321"))), Status::BadSignature);
+    assert_eq!(
+        status(&many, &token(1, Some("k4321"))),
+        Status::BadSignature
+    );
     // Without a kid it is bounded instead of trying 5,000 keys.
     assert_eq!(status(&many, &token(4321, None)), Status::TooManyKeys);
     assert_eq!(status(&many, &token(2, None)), Status::Valid);
@@ -82,5 +91,9 @@ fn the_refusal_phrase_names_the_bound() {
     let over = set(MAX_KEY_TRIES + 1, false);
     let v = Validation { now: 0, leeway: 0 };
     let e = verify(token(999, None).as_bytes(), &over, &v).unwrap_err();
-    assert!(e.detail.contains(&MAX_KEY_TRIES.to_string()), "{}", e.detail);
+    assert!(
+        e.detail.contains(&MAX_KEY_TRIES.to_string()),
+        "{}",
+        e.detail
+    );
 }

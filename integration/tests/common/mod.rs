@@ -112,6 +112,19 @@ impl Nginx {
         workers: usize,
         http: impl Fn(&Path, &[u16]) -> String,
     ) -> Nginx {
+        Nginx::start_full(tag, files, nports, workers, |_| String::new(), http)
+    }
+
+    /// [`Nginx::start_workers`] with directives of the main context (e.g. `env`), made from
+    /// the prefix.
+    pub fn start_full(
+        tag: &str,
+        files: &[(&str, &[u8])],
+        nports: usize,
+        workers: usize,
+        main: impl Fn(&Path) -> String,
+        http: impl Fn(&Path, &[u16]) -> String,
+    ) -> Nginx {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "auth-jwt-{tag}-{}-{}",
@@ -137,6 +150,7 @@ impl Nginx {
                  worker_processes {workers};\n\
                  error_log {p}/logs/error.log info;\n\
                  pid {p}/logs/nginx.pid;\n\
+                 {main}\n\
                  events {{ worker_connections 1024; }}\n\
                  http {{\n\
                  client_body_temp_path {p}/tmp; proxy_temp_path {p}/tmp;\n\
@@ -145,6 +159,7 @@ impl Nginx {
                  {body}\n\
                  }}\n",
                 module = module_path().display(),
+                main = main(&dir),
                 body = http(&dir, &ports),
             );
             fs::write(dir.join("nginx.conf"), conf).unwrap();
@@ -196,6 +211,12 @@ impl Nginx {
         unreachable!()
     }
 
+    /// The master process's pid.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     pub fn logs(&self) -> String {
         fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
             + &fs::read_to_string(self.dir.join("logs/nginx.err")).unwrap_or_default()
@@ -245,9 +266,20 @@ impl Nginx {
     }
 
     /// Stops nginx and checks that no worker crashed and nothing was logged above [error].
-    pub fn finish(mut self) {
+    pub fn finish(self) {
+        self.finish_expecting(&[]);
+    }
+
+    /// [`Nginx::finish`], but log lines that contain one of `expected` (a worker the test
+    /// killed on purpose) are allowed.
+    pub fn finish_expecting(mut self, expected: &[&str]) {
         let clean = self.stop();
         let log = self.logs();
+        let checked: String = log
+            .lines()
+            .filter(|l| !expected.iter().any(|e| l.contains(e)))
+            .collect::<Vec<_>>()
+            .join("\n");
         for bad in [
             "[alert]",
             "[crit]",
@@ -255,7 +287,10 @@ impl Nginx {
             "exited on signal",
             "panicked",
         ] {
-            assert!(!log.contains(bad), "the error log contains {bad:?}:\n{log}");
+            assert!(
+                !checked.contains(bad),
+                "the error log contains {bad:?}:\n{log}"
+            );
         }
         assert!(clean, "nginx did not exit cleanly:\n{log}");
         let _ = fs::remove_dir_all(&self.dir);
