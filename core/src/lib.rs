@@ -59,7 +59,7 @@ pub use cache::{verify_cached, CacheUse, NumericDate, TimeClaims, VerdictCache};
 pub use claims::Validation;
 pub use error::{Rejection, Status};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
-pub use jws::{verify, verify_reference};
+pub use jws::{verify, verify_jws, verify_reference};
 pub use keys::{KeyError, KeySet};
 pub use limits::{MAX_JSON_DEPTH, MAX_KEY_TRIES, MAX_TOKEN_LEN};
 pub use revocation::{RevocationError, RevocationList};

@@ -310,13 +310,11 @@ fn fault_injection(value: Option<&Value>) {
 }
 
 /// JWS-level verification without JWT semantics: the payload may be any
-/// bytes and no claim is checked. Used for the JOSE cookbook vectors, whose
-/// payloads are prose rather than JSON.
-#[cfg(test)]
-pub(crate) fn verify_jws(
-    token: &[u8],
-    keys: &KeySet,
-) -> Result<(Map<String, Value>, Vec<u8>), Rejection> {
+/// bytes and no claim is checked (steps 1 to 8 of [`verify`] minus the payload JSON check).
+/// Used for the JOSE cookbook and Wycheproof vectors, whose payloads are mostly not JSON
+/// objects; not for use (the module only ever calls [`verify`]).
+#[doc(hidden)]
+pub fn verify_jws(token: &[u8], keys: &KeySet) -> Result<(Map<String, Value>, Vec<u8>), Rejection> {
     let parts = split(token)?;
     let header = parse_header(&parts.header)?;
     let (alg, kid) = check_header(&header)?;
