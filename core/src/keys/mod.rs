@@ -17,6 +17,15 @@
 //!   blocks, which are decryption keys only (their public half never verifies a signature).
 //!   A JWK `alg` may then also name a JWE key management algorithm (`RSA-OAEP`, `A128KW`,
 //!   `ECDH-ES`, ...) or, for a `dir` key, the content encryption (`A128GCM`, ...).
+//!
+//! Key rules, in every mode: an RSA key under [`RSA_MIN_BITS`] (1024) bits or with the ROCA
+//! fingerprint (CVE-2017-15361) is refused ([`Refusal`]). Both entry points above then refuse
+//! the whole file ([`KeyError::Refused`], the configuration-time rule);
+//! [`KeySet::parse_lenient`] leaves the key out and lists it ([`Parsed::refused`]), for key
+//! sets read while serving. RSA keys of 1024 to 2047 bits load with a warning. Two keys of
+//! one JWKS with the same `kid` that may serve the same tokens draw a warning: both are
+//! candidates for a token with that `kid`, tried in file order (the first that verifies or
+//! decrypts wins).
 
 mod check;
 mod error;
