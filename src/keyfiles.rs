@@ -14,9 +14,9 @@ use std::time::UNIX_EPOCH;
 
 use auth_jwt_core::glue::BoundedMap;
 use auth_jwt_core::{KeyError, KeySet, TokenType};
-use ngx::ffi::{ngx_http_complex_value_t, ngx_http_request_t};
+use ngx::ffi::{ngx_http_complex_value_t, ngx_http_request_t, NGX_LOG_ERR};
 
-use crate::conf::{parse_keys, LocConf};
+use crate::conf::{parse_keys_lenient, LocConf};
 use crate::ngx_ext;
 
 const MAX_ENTRIES: usize = 128;
@@ -103,9 +103,19 @@ pub fn resolve(
         for path in &key.1 {
             stamps.push(stamp(path)?);
             let data = fs::read(path).map_err(|e| KeyFileError::Io(path.clone(), e))?;
-            let (keys, _warnings) =
-                parse_keys(&data, ty).map_err(|e| KeyFileError::Keys(path.clone(), e))?;
-            set.extend(keys);
+            let parsed =
+                parse_keys_lenient(&data, ty).map_err(|e| KeyFileError::Keys(path.clone(), e))?;
+            for refused in &parsed.refused {
+                ngx_ext::log_request(
+                    r,
+                    NGX_LOG_ERR,
+                    &format!(
+                        "auth_jwt: auth_jwt_key_file: \"{path}\": {refused}; the key is skipped \
+                         (error)"
+                    ),
+                );
+            }
+            set.extend(parsed.set);
         }
         let set = Arc::new(set);
         let entry = Entry {

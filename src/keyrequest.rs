@@ -31,10 +31,10 @@ use ngx::ffi::{
     ngx_http_complex_value_t, ngx_http_parse_unsafe_uri, ngx_http_post_subrequest_t,
     ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_int_t, ngx_pcalloc,
     ngx_pnalloc, ngx_str_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_SPECIAL_RESPONSE,
-    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_OK,
+    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_ERR, NGX_OK,
 };
 
-use crate::conf::{parse_keys, LocConf};
+use crate::conf::{parse_keys_lenient, LocConf};
 use crate::ngx_ext;
 
 /// A token with an unknown `kid` refetches a fresh set at most this often (seconds).
@@ -123,21 +123,41 @@ pub enum Failure {
 /// What a fetch builds from the answers, and where each worker keeps it (key sets for
 /// `auth_jwt_key_request`, revocation lists fetched by URI).
 pub trait Fetchable: Sized + 'static {
-    /// Builds the value from the answers to the URIs, in order.
-    fn build(lc: &LocConf, answers: &[(&str, &[u8])]) -> Result<Self, FetchError>;
+    /// Builds the value from the answers to the URIs, in order (`r`: the request that
+    /// fetched them, for the error log).
+    fn build(
+        r: &ngx_http_request_t,
+        lc: &LocConf,
+        answers: &[(&str, &[u8])],
+    ) -> Result<Self, FetchError>;
     /// This worker's cache of fetched values.
     fn cache() -> &'static LocalKey<RefCell<BoundedMap<CacheKey, Entry<Self>>>>;
 }
 
 impl Fetchable for KeySet {
-    /// The location's fixed key files, then the keys of the answers, in order.
-    fn build(lc: &LocConf, answers: &[(&str, &[u8])]) -> Result<Self, FetchError> {
+    /// The location's fixed key files, then the keys of the answers, in order. A refused key
+    /// (RSA under 1024 bits, ROCA) is skipped with an `error` line naming the URI.
+    fn build(
+        r: &ngx_http_request_t,
+        lc: &LocConf,
+        answers: &[(&str, &[u8])],
+    ) -> Result<Self, FetchError> {
         let ty = lc.ty.unwrap_or(TokenType::Signed);
         let mut set = lc.fixed_key_set();
         for (uri, body) in answers {
-            let (keys, _) = parse_keys(body, ty)
+            let parsed = parse_keys_lenient(body, ty)
                 .map_err(|e| FetchError::Uri((*uri).to_owned(), Failure::Parse(e.to_string())))?;
-            set.extend(keys);
+            for refused in &parsed.refused {
+                ngx_ext::log_request(
+                    r,
+                    NGX_LOG_ERR,
+                    &format!(
+                        "auth_jwt: auth_jwt_key_request: \"{uri}\": {refused}; the key is \
+                         skipped (error)"
+                    ),
+                );
+            }
+            set.extend(parsed.set);
         }
         Ok(set)
     }
@@ -404,7 +424,7 @@ fn advance<T: Fetchable>(
         .map(String::as_str)
         .zip(fetch.bodies.iter().map(Vec::as_slice))
         .collect();
-    let set = match T::build(lc, &answers) {
+    let set = match T::build(r, lc, &answers) {
         Ok(v) => v,
         Err(e) => return fail(fetch, e),
     };

@@ -184,7 +184,11 @@ pub fn check(
 }
 
 impl Fetchable for RevocationList {
-    fn build(_lc: &LocConf, answers: &[(&str, &[u8])]) -> Result<Self, FetchError> {
+    fn build(
+        _r: &ngx_http_request_t,
+        _lc: &LocConf,
+        answers: &[(&str, &[u8])],
+    ) -> Result<Self, FetchError> {
         let now = ngx_time() as i64;
         let Some((uri, body)) = answers.first() else {
             return Err(FetchError::NoUriLeft);

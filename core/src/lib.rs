@@ -60,7 +60,7 @@ pub use claims::Validation;
 pub use error::{Rejection, Status};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
 pub use jws::{verify, verify_jws, verify_reference};
-pub use keys::{KeyError, KeySet};
+pub use keys::{KeyError, KeyPosition, KeySet, Parsed, Refusal, RefusedKey, RSA_MIN_BITS};
 pub use limits::{MAX_JSON_DEPTH, MAX_KEY_TRIES, MAX_TOKEN_LEN};
 pub use revocation::{RevocationError, RevocationList};
 pub use token::Token;

@@ -1092,7 +1092,11 @@ fn private_jwks() {
         "JWK #1: alg ECDH-ES does not fit a RSA key"
     );
     j["alg"] = json!("RSA1_5");
-    assert_eq!(parse_private_err(&j), "JWK #1: unsupported alg \"RSA1_5\"");
+    assert_eq!(
+        parse_private_err(&j),
+        "JWK #1: alg \"RSA1_5\" is not supported: RSAES-PKCS1-v1_5 key management invites \
+         padding oracle attacks (use RSA-OAEP-256)"
+    );
     // use other.
     let mut j = full.clone();
     j["use"] = json!("tls");

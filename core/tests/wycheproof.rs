@@ -127,7 +127,7 @@ const KEPT_AT_LOAD: &[(&str, u64, &str)] = &[(
 /// moduli shorter than 1024 bits, ROCA moduli) will refuse at load. The expectation is
 /// "refused at load"; until those rules are merged a failure only prints a note. After the
 /// merge, empty this list: the checks are then hard assertions.
-const PENDING_KEY_RULES: &[(&str, u64, &str)] = &[(KEY, 7, ROCA), (CRYPTO, 46, ROCA)];
+const PENDING_KEY_RULES: &[(&str, u64, &str)] = &[];
 
 const ROCA: &str = "ROCA-vulnerable RSA modulus (CVE-2017-15361): loads today and its token \
      verifies; the ROCA fingerprint check will refuse it at load";

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr::{self};
 use std::sync::Arc;
 
-use auth_jwt_core::{KeyError, KeySet, TokenType, MAX_KEY_TRIES};
+use auth_jwt_core::{KeyError, KeySet, Parsed, TokenType, MAX_KEY_TRIES};
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{ngx_command_t, ngx_conf_full_name, ngx_conf_t, NGX_LOG_WARN, NGX_OK};
 use ngx::ngx_conf_log_error;
@@ -33,6 +33,13 @@ pub fn parse_keys(data: &[u8], ty: TokenType) -> Result<(KeySet, Vec<String>), K
         TokenType::Signed => KeySet::parse(data),
         TokenType::Encrypted | TokenType::Nested => KeySet::parse_with_private(data),
     }
+}
+
+/// Like [`parse_keys`], for key sets read while serving (key files with variables, key
+/// requests): a refused key (RSA under 1024 bits, ROCA) is left out and listed for the
+/// caller to log; the rest of the set is used.
+pub fn parse_keys_lenient(data: &[u8], ty: TokenType) -> Result<Parsed, KeyError> {
+    KeySet::parse_lenient(data, ty != TokenType::Signed)
 }
 
 /// `auth_jwt_key_request uri;` (may repeat: every answer's keys are candidates).
@@ -108,6 +115,21 @@ pub(super) fn set_key_file(
                 });
                 lc.keys.get_or_insert_with(|| Arc::new(KeySet::new()));
                 return ptr::null_mut();
+            }
+            // Every key was skipped for signatures (e.g. `"use":"enc"`) and one of them cannot
+            // be loaded for decryption either: that is the problem to report (an RSA1_5 key, a
+            // refused key).
+            Err(pe)
+                if matches!(e, KeyError::AllSkipped { .. })
+                    && !matches!(
+                        pe,
+                        KeyError::AllSkipped { .. } | KeyError::NoKeyFound { .. }
+                    ) =>
+            {
+                return conf_error(
+                    cf,
+                    format_args!("auth_jwt_key_file: \"{path}\": {pe} (loading decryption keys)"),
+                );
             }
             _ => return conf_error(cf, format_args!("auth_jwt_key_file: \"{path}\": {e}")),
         },
@@ -185,6 +207,19 @@ impl LocConf {
                         file.path,
                         ty.as_str(),
                         file.origin
+                    ),
+                );
+            }
+            if ty == TokenType::Encrypted && keys.has_public_key_decryption() {
+                log_conf(
+                    cf,
+                    NGX_LOG_WARN,
+                    format_args!(
+                        "auth_jwt_key_file: \"{}\": with \"auth_jwt_type encrypted\" a token \
+                         encrypted to a public key (RSA-OAEP*, ECDH-ES*) authenticates nothing: \
+                         anyone holding the public key can make one that is accepted; use \
+                         auth_jwt_type nested to authenticate the sender in {}",
+                        file.path, file.origin
                     ),
                 );
             }

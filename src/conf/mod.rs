@@ -27,7 +27,7 @@ pub use auth::Auth;
 pub use cache::CacheConf;
 pub use commands::NGX_HTTP_AUTH_JWT_COMMANDS;
 use ext::{log_emerg, Origin};
-pub use keys::{parse_keys, KeyFile};
+pub use keys::{parse_keys_lenient, KeyFile};
 pub use require::Require;
 pub use revocation::{ListFile, ListSource};
 

@@ -16,12 +16,13 @@
 #   rsa.crt                  self-signed certificate of rsa.key
 #   rsa2.key rsa2.pub        a second, unrelated RSA 2048 key
 #   rsa1024.key rsa1024.pub  RSA 1024 (must draw a [warn])
+#   rsa512.key rsa512.pub    RSA 512 (must be refused)
 #   ec256/ec384/ec521.{key,pub}   ECDSA P-256, P-384, P-521
 #   ed25519.{key,pub} ed448.{key,pub}
 #   hmac.secret              64 random bytes, HMAC secret (raw, for jwt-mint --hmac)
 #   *.jwk                    one public JWK per key, with "kid" = file stem
 #   hmac.jwk                 kty "oct" JWK of hmac.secret, kid "hmac"
-#   jwks.json                JWKS of every public key above except rsa1024, rsa2, hmac
+#   jwks.json                JWKS of every public key above except rsa1024, rsa512, rsa2, hmac
 set -eu
 cd "$(dirname "$0")"
 
@@ -34,6 +35,7 @@ pkcs8() { # name genpkey-args...
 pkcs8 rsa     -algorithm RSA -pkeyopt rsa_keygen_bits:2048
 pkcs8 rsa2    -algorithm RSA -pkeyopt rsa_keygen_bits:2048
 pkcs8 rsa1024 -algorithm RSA -pkeyopt rsa_keygen_bits:1024
+pkcs8 rsa512  -algorithm RSA -pkeyopt rsa_keygen_bits:512
 pkcs8 ec256   -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve
 pkcs8 ec384   -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve
 pkcs8 ec521   -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -pkeyopt ec_param_enc:named_curve
@@ -72,6 +74,7 @@ def okp(name, crv, size):
 
 jwks = {
     "rsa": rsa("rsa"), "rsa2": rsa("rsa2"), "rsa1024": rsa("rsa1024"),
+    "rsa512": rsa("rsa512"),
     "ec256": ec("ec256", "P-256", 32), "ec384": ec("ec384", "P-384", 48),
     "ec521": ec("ec521", "P-521", 66),
     "ed25519": okp("ed25519", "Ed25519", 32), "ed448": okp("ed448", "Ed448", 57),

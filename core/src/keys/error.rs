@@ -1,6 +1,6 @@
 //! Why a key file could not be used ([`KeyError`]) and what it is loaded for ([`Mode`]).
 
-use super::check::quote;
+use super::check::{quote, RefusedKey};
 
 const NO_KEY_FOUND: &str =
     "no key found: expected JWKS, JWK or PEM (PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE)";
@@ -107,6 +107,15 @@ pub enum KeyError {
         /// 1-based position of the block in the file.
         n: usize,
     },
+    /// A key that parses but is refused (too short, ROCA): [`KeySet::parse`] and
+    /// [`KeySet::parse_with_private`] refuse the whole file; [`KeySet::parse_lenient`] skips
+    /// the key, and gives this error only when no other key is left.
+    ///
+    /// [`KeySet::parse`]: crate::KeySet::parse
+    /// [`KeySet::parse_with_private`]: crate::KeySet::parse_with_private
+    /// [`KeySet::parse_lenient`]: crate::KeySet::parse_lenient
+    #[error("{0}")]
+    Refused(RefusedKey),
     /// The key of a PEM block cannot be used.
     #[error("PEM block #{n} ({label}): {problem}")]
     Pem {

@@ -17,6 +17,15 @@
 //!   blocks, which are decryption keys only (their public half never verifies a signature).
 //!   A JWK `alg` may then also name a JWE key management algorithm (`RSA-OAEP`, `A128KW`,
 //!   `ECDH-ES`, ...) or, for a `dir` key, the content encryption (`A128GCM`, ...).
+//!
+//! Key rules, in every mode: an RSA key under [`RSA_MIN_BITS`] (1024) bits or with the ROCA
+//! fingerprint (CVE-2017-15361) is refused ([`Refusal`]). Both entry points above then refuse
+//! the whole file ([`KeyError::Refused`], the configuration-time rule);
+//! [`KeySet::parse_lenient`] leaves the key out and lists it ([`Parsed::refused`]), for key
+//! sets read while serving. RSA keys of 1024 to 2047 bits load with a warning. Two keys of
+//! one JWKS with the same `kid` that may serve the same tokens draw a warning: both are
+//! candidates for a token with that `kid`, tried in file order (the first that verifies or
+//! decrypts wins).
 
 mod check;
 mod error;
@@ -26,11 +35,23 @@ mod set;
 #[cfg(test)]
 mod tests;
 
+pub use check::{KeyPosition, Refusal, RefusedKey, RSA_MIN_BITS};
 pub use error::KeyError;
 pub(crate) use jwk::ec_from_coordinates;
 pub use set::KeySet;
 
 use error::Mode;
+
+/// A key file read with [`KeySet::parse_lenient`].
+#[derive(Debug)]
+pub struct Parsed {
+    /// The usable keys.
+    pub set: KeySet,
+    /// Operator-facing warnings (as from [`KeySet::parse`]).
+    pub warnings: Vec<String>,
+    /// The keys refused (RSA under 1024 bits, ROCA), in file order; they are not in `set`.
+    pub refused: Vec<RefusedKey>,
+}
 
 impl KeySet {
     /// Detect the format from the content and parse every key.
@@ -39,8 +60,12 @@ impl KeySet {
     /// JSON object — a JWKS if it has a `keys` member, otherwise one JWK — or
     /// PEM blocks (`PUBLIC KEY`, `RSA PUBLIC KEY`, `CERTIFICATE`). Returns the
     /// keys and human-readable warnings for the operator.
+    ///
+    /// A key that must not be used (an RSA key under 1024 bits, an RSA key with the ROCA
+    /// fingerprint) makes the whole file an error, [`KeyError::Refused`]: this is the
+    /// configuration-time rule. [`KeySet::parse_lenient`] skips such keys instead.
     pub fn parse(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
-        KeySet::parse_mode(data, Mode::Verify)
+        KeySet::parse_strict(data, Mode::Verify)
     }
 
     /// Like [`KeySet::parse`], but also load JWE decryption keys (see the module
@@ -50,10 +75,33 @@ impl KeySet {
     /// encrypted` and `nested`, where one key set both decrypts and (for nested tokens)
     /// verifies. Verification keys load exactly as with [`KeySet::parse`].
     pub fn parse_with_private(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
-        KeySet::parse_mode(data, Mode::Private)
+        KeySet::parse_strict(data, Mode::Private)
     }
 
-    fn parse_mode(data: &[u8], mode: Mode) -> Result<(KeySet, Vec<String>), KeyError> {
+    /// Like [`KeySet::parse`] (or [`KeySet::parse_with_private`] when `with_private`), but a
+    /// refused key (RSA under 1024 bits, ROCA) is left out of the set and listed in
+    /// [`Parsed::refused`] for the caller to report: the run-time rule for key sets fetched
+    /// or read while serving, where one bad key must not make the others unusable. The
+    /// result is an error when no usable key is left ([`KeyError::Refused`] with the first
+    /// refused key if there was one).
+    pub fn parse_lenient(data: &[u8], with_private: bool) -> Result<Parsed, KeyError> {
+        let mode = if with_private {
+            Mode::Private
+        } else {
+            Mode::Verify
+        };
+        KeySet::parse_mode(data, mode)
+    }
+
+    fn parse_strict(data: &[u8], mode: Mode) -> Result<(KeySet, Vec<String>), KeyError> {
+        let parsed = KeySet::parse_mode(data, mode)?;
+        match parsed.refused.into_iter().next() {
+            Some(refused) => Err(KeyError::Refused(refused)),
+            None => Ok((parsed.set, parsed.warnings)),
+        }
+    }
+
+    fn parse_mode(data: &[u8], mode: Mode) -> Result<Parsed, KeyError> {
         let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
         let start = data
             .iter()
@@ -61,16 +109,22 @@ impl KeySet {
             .unwrap_or(data.len());
         let rest = data.get(start..).unwrap_or_default();
         let mut warnings = Vec::new();
+        let mut refused = Vec::new();
         let result = if rest.starts_with(b"{") {
-            jwk::parse_json(rest, &mut warnings, mode)
+            jwk::parse_json(rest, &mut warnings, &mut refused, mode)
         } else if rest.starts_with(b"-----BEGIN") {
-            pem::parse_pem(rest, &mut warnings, mode)
+            pem::parse_pem(rest, &mut warnings, &mut refused, mode)
         } else {
             Err(KeyError::no_key_found(mode))
         };
         // Leave no stale entries on OpenSSL's per-thread error queue.
         drop(openssl::error::ErrorStack::get());
         let keys = result?;
+        if keys.is_empty() {
+            if let Some(first) = refused.first() {
+                return Err(KeyError::Refused(first.clone()));
+            }
+        }
         if keys.is_empty() && warnings.is_empty() {
             // Only possible with PEM files holding nothing but EC PARAMETERS (Private mode).
             return Err(KeyError::no_key_found(mode));
@@ -82,6 +136,10 @@ impl KeySet {
         for key in keys {
             set.push(key);
         }
-        Ok((set, warnings))
+        Ok(Parsed {
+            set,
+            warnings,
+            refused,
+        })
     }
 }

@@ -10,7 +10,10 @@ use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
 
-use super::check::{check_rsa, ed25519_small_order, rsa_short_warning, RSA_WARN_BITS, SMALL_ORDER};
+use super::check::{
+    check_rsa, ed25519_small_order, refusal, rsa_short_warning, rsa_warns, KeyPosition, RefusedKey,
+    SMALL_ORDER,
+};
 use super::error::{KeyError, Mode};
 use crate::alg::Curve;
 use crate::key::{next_key_id, Decryption, Key, Material, Secret};
@@ -78,6 +81,7 @@ fn pem_blocks(data: &[u8]) -> Result<Vec<PemBlock<'_>>, KeyError> {
 pub(super) fn parse_pem(
     data: &[u8],
     warnings: &mut Vec<String>,
+    refused: &mut Vec<RefusedKey>,
     mode: Mode,
 ) -> Result<Vec<Key>, KeyError> {
     let blocks = pem_blocks(data)?;
@@ -130,8 +134,18 @@ pub(super) fn parse_pem(
             };
             if let Some(private) = private {
                 let (material, secret) = decryption_from_pkey(private).map_err(err)?;
+                if let Some(reason) = refusal(&material) {
+                    refused.push(RefusedKey {
+                        position: KeyPosition::Pem {
+                            n,
+                            label: label.to_owned(),
+                        },
+                        reason,
+                    });
+                    continue;
+                }
                 if let Material::Rsa(p) = &material {
-                    if p.bits() < RSA_WARN_BITS {
+                    if rsa_warns(p.bits()) {
                         warnings.push(format!("PEM block #{n}: {}", rsa_short_warning(p.bits())));
                     }
                 }
@@ -173,8 +187,18 @@ pub(super) fn parse_pem(
             }
         };
         let material = material_from_pkey(pkey).map_err(err)?;
+        if let Some(reason) = refusal(&material) {
+            refused.push(RefusedKey {
+                position: KeyPosition::Pem {
+                    n,
+                    label: label.to_owned(),
+                },
+                reason,
+            });
+            continue;
+        }
         if let Material::Rsa(p) = &material {
-            if p.bits() < RSA_WARN_BITS {
+            if rsa_warns(p.bits()) {
                 warnings.push(format!("PEM block #{n}: {}", rsa_short_warning(p.bits())));
             }
         }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::alg::Alg;
 use crate::error::{Rejection, Status};
-use crate::key::{Decryption, Key, Material};
+use crate::key::{Decryption, Key, Material, Secret};
 
 /// A set of verification keys loaded from one or more key files.
 ///
@@ -57,6 +57,18 @@ impl KeySet {
     /// [`KeySet::parse_with_private`] can).
     pub fn has_decryption_keys(&self) -> bool {
         self.keys.iter().any(|k| k.decrypt.is_some())
+    }
+
+    /// Whether some decryption key of the set is a private key (RSA, EC or X25519: key
+    /// management RSA-OAEP* or ECDH-ES*). A token encrypted to such a key authenticates
+    /// nothing (anyone holding the public key can make one); symmetric keys (`oct`: `dir`,
+    /// A*KW, A*GCMKW) are shared secrets and do not count.
+    pub fn has_public_key_decryption(&self) -> bool {
+        self.keys.iter().any(|k| {
+            k.decrypt
+                .as_ref()
+                .is_some_and(|d| !matches!(d.secret, Secret::Oct(_)))
+        })
     }
 
     /// A digest of the whole set (key material, `kid`, `alg`, usability, order): two sets

@@ -8,7 +8,7 @@ mod public;
 
 use serde_json::{Map, Value};
 
-use super::check::quote;
+use super::check::{quote, refusal, KeyPosition, RefusedKey};
 use super::error::{KeyError, Mode};
 use crate::alg::{Alg, Enc, KeyMgmt};
 use crate::json;
@@ -27,6 +27,7 @@ const DECRYPT_OPS: [&str; 4] = ["decrypt", "unwrapKey", "deriveKey", "deriveBits
 pub(super) fn parse_json(
     data: &[u8],
     warnings: &mut Vec<String>,
+    refused: &mut Vec<RefusedKey>,
     mode: Mode,
 ) -> Result<Vec<Key>, KeyError> {
     let root = json::parse_object(data).map_err(|e| KeyError::Json(e.to_string()))?;
@@ -36,18 +37,67 @@ pub(super) fn parse_json(
                 return Err(KeyError::EmptyJwks);
             }
             let mut keys = Vec::with_capacity(entries.len());
+            // The JWK number of each key kept, for the duplicate-kid warning.
+            let mut numbers = Vec::with_capacity(entries.len());
             for (i, entry) in entries.iter().enumerate() {
                 let n = i.saturating_add(1);
                 let obj = entry.as_object().ok_or(KeyError::JwkNotObject { n })?;
                 if let Some(key) = parse_jwk(obj, n, warnings, mode)? {
+                    if let Some(reason) = refusal(&key.material) {
+                        refused.push(RefusedKey {
+                            position: KeyPosition::Jwk(n),
+                            reason,
+                        });
+                        continue;
+                    }
+                    if let Some(w) = duplicate_kid(&key, n, &keys, &numbers) {
+                        warnings.push(w);
+                    }
                     keys.push(key);
+                    numbers.push(n);
                 }
             }
             Ok(keys)
         }
         Some(_) => Err(KeyError::KeysNotArray),
-        None => Ok(parse_jwk(&root, 1, warnings, mode)?.into_iter().collect()),
+        None => {
+            let key = parse_jwk(&root, 1, warnings, mode)?;
+            match key {
+                Some(key) => match refusal(&key.material) {
+                    Some(reason) => {
+                        refused.push(RefusedKey {
+                            position: KeyPosition::Jwk(1),
+                            reason,
+                        });
+                        Ok(Vec::new())
+                    }
+                    None => Ok(vec![key]),
+                },
+                None => Ok(Vec::new()),
+            }
+        }
     }
+}
+
+/// The warning for JWK #`n` when an earlier key of the file has the same `kid` and may serve
+/// the same tokens (both verify signatures, or both decrypt). At verification every key
+/// whose `kid` matches is tried, in file order, and the first that verifies (or decrypts)
+/// wins; the duplicate is most likely a rotation left half done.
+fn duplicate_kid(key: &Key, n: usize, earlier: &[Key], numbers: &[usize]) -> Option<String> {
+    let kid = key.kid.as_deref()?;
+    let overlaps = |k: &Key| {
+        (k.for_verify && key.for_verify) || (k.decrypt.is_some() && key.decrypt.is_some())
+    };
+    let first = earlier
+        .iter()
+        .zip(numbers)
+        .find(|(k, _)| k.kid.as_deref() == Some(kid) && overlaps(k))
+        .map(|(_, m)| *m)?;
+    Some(format!(
+        "JWK #{n} has the same kid {} as JWK #{first}; tokens with this kid are checked \
+         against both, in file order",
+        quote(kid)
+    ))
 }
 
 /// A parsed JWK `alg`.
@@ -219,6 +269,13 @@ fn metadata<'a>(
     }
     let jwk_alg = match opt_str(obj, "alg", n)? {
         None => None,
+        Some("RSA1_5") => {
+            return Err(err(
+                "alg \"RSA1_5\" is not supported: RSAES-PKCS1-v1_5 key management invites \
+                 padding oracle attacks (use RSA-OAEP-256)"
+                    .to_owned(),
+            ))
+        }
         Some(name) => Some(
             jwk_alg_from_name(name, mode)
                 .ok_or_else(|| err(format!("unsupported alg {}", quote(name))))?,

@@ -10,7 +10,7 @@ use super::members::{b64_member, jwk_error, opt_str};
 use crate::alg::{Alg, Curve, Family};
 use crate::key::{HmacKey, Material};
 use crate::keys::check::{
-    check_rsa, ed25519_small_order, quote, rsa_short_warning, RSA_WARN_BITS, SMALL_ORDER,
+    check_rsa, ed25519_small_order, quote, rsa_short_warning, rsa_warns, SMALL_ORDER,
 };
 use crate::keys::error::{KeyError, Mode};
 
@@ -29,7 +29,7 @@ pub(super) fn rsa_public(
     let rsa = Rsa::from_public_components(modulus, exponent)
         .map_err(|e| err(format!("invalid RSA key: {e}")))?;
     let pkey = PKey::from_rsa(rsa).map_err(|e| err(format!("invalid RSA key: {e}")))?;
-    if pkey.bits() < RSA_WARN_BITS {
+    if rsa_warns(pkey.bits()) {
         warnings.push(format!("JWK #{n}: {}", rsa_short_warning(pkey.bits())));
     }
     Ok(Material::Rsa(pkey))
