@@ -303,7 +303,7 @@ impl<'de> Names<'de> {
 }
 
 /// A member name, borrowed from the input when it has no escapes.
-struct NameSeed;
+pub(crate) struct NameSeed;
 
 impl<'de> DeserializeSeed<'de> for NameSeed {
     type Value = Cow<'de, str>;
