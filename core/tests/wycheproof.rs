@@ -129,9 +129,6 @@ const KEPT_AT_LOAD: &[(&str, u64, &str)] = &[(
 /// merge, empty this list: the checks are then hard assertions.
 const PENDING_KEY_RULES: &[(&str, u64, &str)] = &[];
 
-const ROCA: &str = "ROCA-vulnerable RSA modulus (CVE-2017-15361): loads today and its token \
-     verifies; the ROCA fingerprint check will refuse it at load";
-
 fn load(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(DIR)

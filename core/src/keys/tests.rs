@@ -189,8 +189,8 @@ fn normal_rsa_keys_are_not_flagged() {
             moduli.push(modulus_of_pem(&std::fs::read(&path).unwrap()));
         }
     }
-    // The RSA keys of the JOSE cookbook vectors.
-    let mut stack = vec![dir.join("tests/vectors")];
+    // The RSA keys of the JOSE cookbook vectors (not Wycheproof's, which has a ROCA key).
+    let mut stack = vec![dir.join("tests/vectors/jose-cookbook")];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let path = entry.unwrap().path();
