@@ -17,8 +17,6 @@ $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 # Key files: those of t/keys (key_files() reads them at run time) and these, assembled
 # from them with the members the blocks need.
 add_files(
-    # every key of jwks.json, and hmac.jwk
-    'all_hmac.jwks'      => jwks(map { jwk($_) } qw(rsa ec256 ec384 ec521 ed25519 ed448 hmac)),
     'rsa_rs256.jwk'      => jwk('rsa', alg => 'RS256') . "\n",
     'rsa_ps256.jwk'      => jwk('rsa', alg => 'PS256', use => 'sig') . "\n",
     'rsa_sign_ops.jwk'   => jwk('rsa', key_ops => ['sign']) . "\n",
@@ -27,7 +25,7 @@ add_files(
     'hmac_hs512.jwk'     => jwk('hmac', alg => 'HS512') . "\n",
     'rsa_es256.jwk'      => jwk('rsa', alg => 'ES256') . "\n",
     'ec256_es384.jwk'    => jwk('ec256', alg => 'ES384') . "\n",
-    # a 16-byte HMAC secret (test data, not a key of t/keys)
+    # a 16-byte HMAC secret (test data, not a key of t/keys): refused at load
     'short.jwk'          => '{"kty": "oct", "k": "MDEyMzQ1Njc4OWFiY2RlZg"}' . "\n",
 );
 
@@ -240,13 +238,16 @@ auth_jwt:
     }
     location /t {
         auth_jwt "test";
-        auth_jwt_key_file $TEST_NGINX_HTML_DIR/all_hmac.jwks;
+        # every key of jwks.json, and hmac.jwk from a file of its own (a JWKS with
+        # public keys must not hold an oct key)
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/jwks.json;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
         error_page 401 = @denied;
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
-main::key_files("all_hmac.jwks")
+main::key_files("jwks.json", "hmac.jwk")
 --- request eval
 ["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
 --- more_headers eval
@@ -280,13 +281,16 @@ main::key_files("all_hmac.jwks")
     }
     location /t {
         auth_jwt "test";
-        auth_jwt_key_file $TEST_NGINX_HTML_DIR/all_hmac.jwks;
+        # every key of jwks.json, and hmac.jwk from a file of its own (a JWKS with
+        # public keys must not hold an oct key)
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/jwks.json;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
         error_page 401 = @denied;
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
-main::key_files("all_hmac.jwks")
+main::key_files("jwks.json", "hmac.jwk")
 --- request eval
 ["GET /t", "GET /t", "GET /t", "GET /t"]
 --- more_headers eval
@@ -567,28 +571,17 @@ auth_jwt:
 
 
 
-=== TEST 16: an HMAC key shorter than the hash draws a [warn] and still verifies
+=== TEST 16: an HMAC key shorter than the hash stops nginx -t (RFC 7518, section 3.2)
 --- config
-    location /echo {
-        return 200 "sub=$http_x_sub\n";
-    }
     location /t {
         auth_jwt "test";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/short.jwk;
-        proxy_set_header X-Sub $jwt_claim_sub;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
 main::key_files("short.jwk")
---- more_headers
-Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDAsInN1YiI6InNob3J0LXNlY3JldCJ9.V-3YCb-mHmjIlmxO0CHklzNHRZ4L1gVBnEodbKCsAaY
---- request
-GET /t
---- error_code: 200
---- response_body
-sub=short-secret
+--- must_die
 --- error_log eval
-qr/\[warn\] .*auth_jwt_key_file: "\S+\/short\.jwk": JWK #1: HMAC key of 16 bytes is shorter than the 32 bytes HS256 needs/
+qr/\[emerg\] .*auth_jwt_key_file: "\S+\/short\.jwk": JWK #1: HMAC key of 16 bytes is refused: HS256 needs at least 32 bytes \(RFC 7518, section 3\.2\) in \S+nginx\.conf:\d+/
 
 
 

@@ -75,8 +75,9 @@ our $ATTACKER_SECRET = 'attacker-chosen-hmac-secret';
 
 # Key files: those of t/keys (key_files() reads them at run time) and these sets.
 add_files(
-    # rsa.jwk (kid "rsa"), ec256.jwk (kid "ec256") and hmac.jwk (kid "hmac")
-    'kids.jwks'     => jwks(jwk('rsa'), jwk('ec256'), jwk('hmac')),
+    # rsa.jwk (kid "rsa") and ec256.jwk (kid "ec256"); the locations that use it load
+    # hmac.jwk (kid "hmac") next to it: a JWKS with public keys must not hold an oct key
+    'kids.jwks'     => jwks(jwk('rsa'), jwk('ec256')),
     'attacker.jwks' => '{"keys": [{"kty": "oct", "kid": "attacker", "k": "'
         . b64u($ATTACKER_SECRET) . '"}]}' . "\n",
 );
@@ -197,10 +198,11 @@ auth_jwt: no key usable with the token alg (no_key)
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
-    # one JWKS: RSA kid "rsa", EC kid "ec256", oct kid "hmac"
+    # one JWKS: RSA kid "rsa", EC kid "ec256"; oct kid "hmac" from a file of its own
     location /jwks {
         auth_jwt "test";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/kids.jwks;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
         error_page 401 = @denied;
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
@@ -344,6 +346,7 @@ main::bearer(
     location /jwks {
         auth_jwt "test";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/kids.jwks;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
         error_page 401 = @denied;
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
@@ -356,7 +359,7 @@ main::bearer(
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
-main::key_files("kids.jwks", "rsa.pub")
+main::key_files("kids.jwks", "hmac.jwk", "rsa.pub")
 --- request eval
 [("GET /jwks") x 6, ("GET /pem") x 7]
 --- more_headers eval
@@ -403,12 +406,13 @@ AAAAAAAAAA
     location /t {
         auth_jwt "test";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/kids.jwks;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
         error_page 401 = @denied;
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
-main::key_files("kids.jwks")
+main::key_files("kids.jwks", "hmac.jwk")
 --- request eval
 [("GET /t") x 4]
 --- more_headers eval
@@ -494,12 +498,13 @@ main::bearer(
     location /jwks {
         auth_jwt "test";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/kids.jwks;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
         error_page 401 = @denied;
         proxy_set_header X-Sub $jwt_claim_sub;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
     }
 --- user_files eval
-main::key_files("rsa.pub", "ec256.pub", "kids.jwks")
+main::key_files("rsa.pub", "ec256.pub", "kids.jwks", "hmac.jwk")
 --- request eval
 ["GET /pem", "GET /jwks", "GET /ec", "GET /jwks", "GET /pem", "GET /jwks", "GET /pem", "GET /pem"]
 --- more_headers eval

@@ -27,7 +27,8 @@ our %FILE = (
     'jwks.json' => key('jwks.json'),        # rsa, ec256, ec384, ec521, ed25519, ed448
     'rsa2.jwk'  => key('rsa2.jwk'),
     'hmac.jwk'  => key('hmac.jwk'),         # kid "hmac", 64-byte HMAC secret
-    # [guide] "Creating a JSON Web Key File", verbatim: the secret "fantasticjwt".
+    # [guide] "Creating a JSON Web Key File", verbatim: the secret "fantasticjwt" (12 bytes:
+    # refused, see TEST 13).
     'fantastic.jwk' => <<'_EOC_',
 {"keys":
     [{
@@ -59,7 +60,6 @@ our %TOK = (
     info             => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSJ9.eyJzdWIiOiJhbGljZSIsImluZm8iOnsiZS1tYWlsIjoiYWxpY2VAZXhhbXBsZS5jb20iLCJqb2IgdGl0bGUiOiJBUEkgZW5naW5lZXIifSwiZXhwIjo0MTAyNDQ0ODAwfQ.QRy6KcaHaOiECIDXvMjuJ-qBNMjnBPI_m2GmCNTd7Y1aVQYnul4YRLkErlP0P3l_YiwyC1S8OgW9jNnPcQN-pRNFe359qj5afcVG-lLW6tdG_SAE7h5PUjv1M_VD0bIU14QxFhEjlfqUQfYvM-782DIXi9N-lJLhbzvhSnSgoQ8ior7SZvv-sIxeoPl_nVdCRhCdsysWI_zMc_vfYA6BiAxiztmZi7rS1XSSqtup3bl82ABYUhNJKu3wP_-hOs2pYV9U0NnKtMm0NK5U2WJF0-GqZrB1-9V8PUe5W7i5u36KBbNqPsJLuGmaGmfkU3__FgD8cPf4fcym82eKlW7wrg',
     iss_good         => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSJ9.eyJzdWIiOiJhbGljZSIsImlzcyI6Imdvb2QiLCJleHAiOjQxMDI0NDQ4MDB9.d44QgiMa3gy6A7qjN5EYZLo77EpRo2Dhcq2bw5juysp3XpAuRYuckB6T6K9Q3PQEvDvv0zaHz6DNEOtLtTMYu5NbvDQVtb_01ez_RsCIlWn-n5-_Uq2-PEgoL1BFYdD2PBJJNLUr7orn7gY6iw8mTptbImncvHxkkLbMg-94MpKHc7nYuSpJTrnSC3vFPfym8SZTVUZD05AxZJZM7Uf1GwEfJ4xOpTj9MR2DtKbl6ByEQpkQylAzQpVC7I3HH-Ubl2SRyl_1ml9G_TP-5KZR6sQ7oQXI53tu_sbRau09IUhXdX3K9i5NRg-dRlJrPVOUENBFPcapVxHStK80wNK2aQ',
     iss_bad          => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSJ9.eyJzdWIiOiJhbGljZSIsImlzcyI6ImV2aWwiLCJleHAiOjQxMDI0NDQ4MDB9.S5jUA-1XMPrJdVIKiLFdQznGMpoTed762AB9JbczZCjBLj6ID00VR8Y5zE8jAHppPvmnoGEGDLOlvqs7qxuZj43sLAnflujPH__JqERW0PEye420inNXQ1rqr1oMR2VioEgTAQd2jfFVU1HRgRAkUNdRFEnkpAehOeDCh6LftGxdstahtTBkH2iyVvE51yA9_JXBRq4NvfJaGqCatSJuj9GXt1yw0ZGzE-fmb3GqGtOUARcnOS-Ejpe7rZUfozQg3looeiYbbUv5dK6mzJHjsJXiQ93wcdu4l0QCRsdzsIxjbcHPgVk841sESm5PhBGvhpUeKRI4hmZ2RwIm1-ZZ1Q',
-    fantastic        => 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IjAwMDEifQ.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.AHSVxI_eQnn0oOLz5dvqtZvlH9vRlQLElRQaEkYOdiE',
     api_ok           => 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImhtYWMifQ.eyJzdWIiOiJhZG1pbiIsImF1ZCI6ImFwaTEuZXhhbXBsZS5jb20iLCJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlLmNvbS9zdHMiLCJzY29wZSI6ImFjY2Vzc19hc19hZG1pbiIsImV4cCI6NDEwMjQ0NDgwMH0.U7G84begKIIO6UXO8WdF28iZmFt9JfTqjdJpyChMgQE',
     api_bad_aud      => 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImhtYWMifQ.eyJzdWIiOiJhZG1pbiIsImF1ZCI6Ind3dy5leGFtcGxlLmNvbSIsImlzcyI6Imh0dHBzOi8vaWRwLmV4YW1wbGUuY29tL3N0cyIsInNjb3BlIjoiYWNjZXNzX2FzX2FkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.I5Go6HgryKwR6Kf8oFTTx8k15Kd2MtmFkkc7B0mrYsU',
     api_bad_iss      => 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImhtYWMifQ.eyJzdWIiOiJhZG1pbiIsImF1ZCI6ImFwaTEuZXhhbXBsZS5jb20iLCJpc3MiOiJodHRwczovL2V2aWwuZXhhbXBsZS5jb20vc3RzIiwic2NvcGUiOiJhY2Nlc3NfYXNfYWRtaW4iLCJleHAiOjQxMDI0NDQ4MDB9.WEGibNLs9gO8OjmxQ172SQheChJRKiUp5O8TwMQWYJw',
@@ -429,35 +429,22 @@ main::files("private_jwe_keys.jwk", "keys.json=jwks.json")
 
 
 
-=== TEST 13: [guide] Creating a JSON Web Key File: the "fantasticjwt" oct key (HS256), kid 0001
+=== TEST 13: [guide] Creating a JSON Web Key File: the "fantasticjwt" oct key (HS256), kid 0001, is refused: 12 bytes, RFC 7518 section 3.2 asks for 32 (NGINX Plus loads it)
 --- http_config
     upstream api_server {                                 # test: the backend
         server unix:$TEST_NGINX_SERVER_ROOT/api.sock;
-    }
-    server {
-        listen unix:$TEST_NGINX_SERVER_ROOT/api.sock;
-        location / {
-            return 200 "api_server: $request_method $uri sub=$http_x_jwt_sub\n";
-        }
     }
 --- config
     location /products/ {
         proxy_pass        http://api_server;
         auth_jwt          "API";
         auth_jwt_key_file $TEST_NGINX_HTML_DIR/key.jwk;       # test: conf/key.jwk
-        proxy_set_header  X-JWT-Sub $jwt_claim_sub;           # test
     }
 --- user_files eval
 main::files("key.jwk=fantastic.jwk")
---- request
-GET /products/1
---- more_headers eval
-"Authorization: Bearer $::TOK{fantastic}"
---- error_code: 200
---- response_body
-api_server: GET /products/1 sub=alice
+--- must_die
 --- error_log eval
-qr/\[warn\] .*auth_jwt_key_file: ".*key\.jwk": JWK #1: HMAC key of 12 bytes is shorter than the 32 bytes HS256 needs/
+qr/\[emerg\] .*auth_jwt_key_file: ".*key\.jwk": JWK #1: HMAC key of 12 bytes is refused: HS256 needs at least 32 bytes \(RFC 7518, section 3\.2\)/
 
 
 

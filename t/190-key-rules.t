@@ -4,11 +4,20 @@
 # [error] line naming its source and the rest of the set is used. A duplicate kid in one file
 # draws a [warn]; auth_jwt_type encrypted warns about public-key decryption keys (they
 # authenticate nothing); an RSA1_5 key is "not supported".
+# HMAC keys (RFC 7518, section 3.2): an oct signature key shorter than the hash of its JWK alg
+# (32 bytes without alg) is refused like a short RSA key, and a key without alg serves only
+# the HS algorithms it is long enough for. Mixed key sets (Wycheproof's MixedKeySet): a JWKS
+# that holds public keys must not hold an oct signature key (it is refused at nginx -t, and
+# skipped at run time); the same keys from two files still combine.
 #
 # Tokens (t/keys, core's jwt-mint; exp 4102444800 is 2100-01-01):
 #   alice:   keys/rsa.key,    kid "rsa"
 #   bob:     keys/rsa2.key,   kid "rsa" (the duplicate kid of TEST 4)
 #   mallory: keys/rsa512.key, kid "rsa512"
+#   carol:   keys/ec256.key,  kid "ec256", ES256
+#   dave:    keys/hmac.secret, kid "hmac", HS256
+#   erin256, erin384: the 32-byte secret "0123456789abcdef0123456789abcdef", no kid, HS256 and
+#            HS384
 use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
@@ -20,6 +29,10 @@ our %T = (
     alice   => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.qAP5Xkin-Tyt2D8EUYTJRs1RS1YeOx7WxuMHUPsO039comjRXPN4U3UXIXrl3fRCYecP76dp3Pf9PVJaZHVtNlzwhlBMeWpvu1COe9IVo47J0TC7lp5toEeQd2xUMlDfFOrD01TRhjQY4Jij6rv0IuJgBtmq697IkWuZc8wU1XNdjy-c6O6ab9y0sGuZRH_6p1ol95nZg3bo6_NbKoGUqCKd-rYQzp306Pq6VWAgds8I_a5qCavX5Y-ohD9M7cLO-FC6_A8gRvJRDwjBtz6yPYaDBmJPUa-5p8rpXQn272NwUIFVdsVtXm0gMSdVwxu4ooamAONlxp8nhxS4YJNopA',
     bob     => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYSJ9.eyJzdWIiOiJib2IiLCJleHAiOjQxMDI0NDQ4MDB9.NyG_QmkjY_rexcrsX30kTRz5NpItCmoSNfZLvVMlcFsgmHhxRBSSRYQmEbmSf-b13yHrkGSE_cKwgmVUjk5pfA8ipa-N3plpSmaOnVXuFI3E0eyqGwXrwwIlEf6V2nRLaJGnSaO_BPo92kBawj1vw-tXyQM6L3wRdCluNd2Xr9N0opBSwwRLH2hEDneqXJD0pAbDvb_8O_8_BjBpvvkA-0u3zO7YD7EcN_zyEsrg1VcJQUGYMhEf9_nZXEoCnfMu8VEVxTeqKIVVnTQoNE5bL1gH7JmrE_1_Ol_z9QRwfUtNNsEpm5a7sRPSuYtGczLe7siIOwjKAieJ-dNtLCOI-A',
     mallory => 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InJzYTUxMiJ9.eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo0MTAyNDQ0ODAwfQ.jDySwppzF-bxqaQtWwDhfzyefmh6haKPsqBjeb80LTK-siP3X-9TjvfvlnOM14JOFKNBFIKMSm3dzpJ10Z6k6A',
+    carol   => 'eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImVjMjU2In0.eyJzdWIiOiJjYXJvbCIsImV4cCI6NDEwMjQ0NDgwMH0.ghYtIUAiT5oDRn0tx5dcQ-P8G_x_3C9GE6_5SYGPlsKmM1XBhmnc77JA_J1v5T-DRZy0rxf7bmB-a9KdB1i7qg',
+    dave    => 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImhtYWMifQ.eyJzdWIiOiJkYXZlIiwiZXhwIjo0MTAyNDQ0ODAwfQ.Fgh9ov6qbHFwP1x1M071-11yhsGiJqdTvf_1KRhclPM',
+    erin256 => 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJlcmluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.XdF0OVjLTKCt4rY0IRsf75KBomfkh0qnPbLesoCFlYQ',
+    erin384 => 'eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJlcmluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.Qpd5qxPD3mJf7lCCPgdMEuwodrwitfXYgTrvfJc2yBAmapFfeKVCfVKO5vVHHSYe',
 );
 sub bearer { return "Authorization: Bearer $T{$_[0]}" }
 
@@ -33,6 +46,12 @@ add_files(
     'rsa_oaep.jwk'       => rsa_private_jwk('rsa2', use => 'enc', alg => 'RSA-OAEP') . "\n",
     'a128kw.jwk'         => qq({"kty": "oct", "kid": "kw", "use": "enc", "alg": "A128KW", "k": "GZy6sIZ6wl9NJOKB-jnmVQ"}\n),
     'rsa1_5.jwk'         => rsa_private_jwk('rsa2', use => 'enc', alg => 'RSA1_5') . "\n",
+    # hmac.jwk, then a 40-byte secret with alg HS384 (which needs 48)
+    'short_hs384.jwks'   => jwks(jwk('hmac'), '{"kty": "oct", "kid": "short", "alg": "HS384", "k": "YS00MC1ieXRlLXNlY3JldC1mb3ItYW4taHMzODQta2V5LTAxMjM0NQ"}'),
+    # the 32-byte secret of erin's tokens, no alg
+    'hmac32.jwk'         => qq({"kty": "oct", "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}\n),
+    # an EC key and an oct key in one JWKS (Wycheproof's jws_mixedSymmetryKeyset)
+    'mixed.jwks'         => jwks(jwk('ec256'), jwk('hmac')),
 );
 
 log_level('info');
@@ -221,3 +240,121 @@ main::bearer("alice")
 sub=alice
 --- error_log eval
 qr/\[error\] .*auth_jwt: auth_jwt_key_file: "\S+\/weak_and_good\.jwks": JWK #1: RSA key of 512 bits is refused: shorter than 1024 bits; the key is skipped \(error\)/
+
+
+
+=== TEST 10: an HMAC key shorter than the hash of its alg stops nginx -t: file, key number, sizes
+--- config
+    location /t {
+        auth_jwt "test";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/short_hs384.jwks;
+    }
+--- user_files eval
+main::key_files("short_hs384.jwks")
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*auth_jwt_key_file: "\S+\/short_hs384\.jwks": JWK #2: HMAC key of 40 bytes is refused: HS384 needs at least 48 bytes \(RFC 7518, section 3\.2\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 11: a 32-byte HMAC key without alg verifies HS256 but is no key for HS384
+--- config
+    location /t {
+        auth_jwt "test";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac32.jwk;
+        try_files /no-such-file @ok;
+    }
+    location @ok {
+        return 200 "sub=$jwt_claim_sub alg=$jwt_header_alg\n";
+    }
+    error_page 401 = @denied;
+    location @denied {
+        return 401 "status=$auth_jwt_status\n";
+    }
+--- user_files eval
+main::key_files("hmac32.jwk")
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+[main::bearer("erin256"), main::bearer("erin384")]
+--- error_code eval
+[200, 401]
+--- response_body eval
+["sub=erin alg=HS256\n", "status=no_key\n"]
+--- no_error_log
+[warn]
+[emerg]
+
+
+
+=== TEST 12: a JWKS that holds an EC key and an oct key stops nginx -t: the oct key is named
+--- config
+    location /t {
+        auth_jwt "test";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/mixed.jwks;
+    }
+--- user_files eval
+main::key_files("mixed.jwks")
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*auth_jwt_key_file: "\S+\/mixed\.jwks": JWK #2: a key set that holds public keys must not also hold secret \(oct\) keys: a published key set would publish the secret; put the oct key in a file of its own in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 13: the same EC and oct keys from two files at one level: both verify
+--- config
+    location /t {
+        auth_jwt "test";
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/ec256.jwk;
+        auth_jwt_key_file $TEST_NGINX_HTML_DIR/hmac.jwk;
+        try_files /no-such-file @ok;
+    }
+    location @ok {
+        return 200 "sub=$jwt_claim_sub\n";
+    }
+--- user_files eval
+main::key_files("ec256.jwk", "hmac.jwk")
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+[main::bearer("carol"), main::bearer("dave")]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["sub=carol\n", "sub=dave\n"]
+--- no_error_log
+[warn]
+[emerg]
+
+
+
+=== TEST 14: auth_jwt_key_request answering a mixed JWKS: the oct key is skipped with an [error] naming the URI; the EC key verifies
+--- config
+    location /t {
+        auth_jwt "kr";
+        auth_jwt_key_request /_jwks;
+        try_files /no-such-file @ok;
+    }
+    location = /_jwks {
+        internal;
+        alias $TEST_NGINX_HTML_DIR/mixed.jwks;
+    }
+    location @ok {
+        return 200 "sub=$jwt_claim_sub\n";
+    }
+    error_page 401 = @denied;
+    location @denied {
+        return 401 "status=$auth_jwt_status\n";
+    }
+--- user_files eval
+main::key_files("mixed.jwks")
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+[main::bearer("carol"), main::bearer("dave")]
+--- error_code eval
+[200, 401]
+--- response_body eval
+["sub=carol\n", "status=no_key\n"]
+--- error_log eval
+qr/\[error\] .*auth_jwt: auth_jwt_key_request: "\/_jwks": JWK #2: a key set that holds public keys must not also hold secret \(oct\) keys: a published key set would publish the secret; put the oct key in a file of its own; the key is skipped \(error\), client: 127\.0\.0\.1, request: "GET \/t"/

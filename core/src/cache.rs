@@ -135,7 +135,8 @@ mod tests {
     }
 
     fn setup() -> (KeySet, SigningKey) {
-        let secret = b"0123456789abcdef0123456789abcdef";
+        // 48 bytes: long enough for HS384 (RFC 7518 §3.2), which a test below uses.
+        let secret = b"0123456789abcdef0123456789abcdef0123456789abcdef";
         let jwk = format!(
             r#"{{"kty":"oct","k":"{}"}}"#,
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
@@ -280,7 +281,7 @@ mod tests {
         let (r, _) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
         assert!(r.is_ok());
         let (other, _) = KeySet::parse(
-            br#"{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},{"kty":"oct","k":"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg"}]}"#,
+            br#"{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"},{"kty":"oct","k":"eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg"}]}"#,
         )
         .unwrap();
         assert_ne!(keys.fingerprint(), other.fingerprint());

@@ -57,10 +57,15 @@ fn jwks_with_every_key_type() {
         jwk["kid"] = json!(kid);
         entries.push(jwk);
     }
-    entries.push(json!({"kty": "oct", "kid": "h", "k": b64(SECRET), "alg": "HS256"}));
-    let (set, warnings) = parse_json(&json!({"keys": entries}));
-    assert_eq!(set.len(), 6);
+    let (mut set, warnings) = parse_json(&json!({"keys": entries}));
     assert!(warnings.is_empty(), "{warnings:?}");
+    // The oct key in a file of its own: a JWKS with public keys must not hold a secret.
+    let (oct, warnings) = parse_json(
+        &json!({"keys": [{"kty": "oct", "kid": "h", "k": b64(SECRET), "alg": "HS256"}]}),
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    set.extend(oct);
+    assert_eq!(set.len(), 6);
     assert!(!set.is_empty());
     assert_verifies(&set, "RS256", &rsa().signer());
     assert_verifies(&set, "PS512", &rsa().signer());
@@ -458,16 +463,16 @@ fn warnings() {
         vec!["PEM block #1: RSA key of 1024 bits is shorter than 2048".to_owned()]
     );
 
-    // Short HMAC secrets.
-    let (_, w) = parse_json(&json!({"kty": "oct", "k": b64(b"8 bytes!")}));
+    // Short HMAC secrets are refused (RFC 7518, section 3.2), not warned about.
     assert_eq!(
-        w,
-        vec!["JWK #1: HMAC key of 8 bytes is shorter than the 32 bytes HS256 needs".to_owned()]
+        parse_json_err(&json!({"kty": "oct", "k": b64(b"8 bytes!")})),
+        "JWK #1: HMAC key of 8 bytes is refused: HS256 needs at least 32 bytes (RFC 7518, \
+         section 3.2)"
     );
-    let (_, w) = parse_json(&json!({"kty": "oct", "k": b64([1u8; 32]), "alg": "HS512"}));
     assert_eq!(
-        w,
-        vec!["JWK #1: HMAC key of 32 bytes is shorter than the 64 bytes HS512 needs".to_owned()]
+        parse_json_err(&json!({"kty": "oct", "k": b64([1u8; 32]), "alg": "HS512"})),
+        "JWK #1: HMAC key of 32 bytes is refused: HS512 needs at least 64 bytes (RFC 7518, \
+         section 3.2)"
     );
     let (_, w) = parse_json(&json!({"kty": "oct", "k": b64([1u8; 32])}));
     assert!(w.is_empty());

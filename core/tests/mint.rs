@@ -96,8 +96,9 @@ fn mints_verifiable_tokens() {
     let r = verify(token.trim_end().as_bytes(), &p256().keyset(), &at(NOW)).unwrap_err();
     assert_eq!(r.status, auth_jwt_core::Status::Expired);
 
-    // HMAC from raw file bytes.
-    let secret_path = temp_file("secret", SECRET);
+    // HMAC from raw file bytes (48 bytes at least: HS384 needs them, RFC 7518 §3.2).
+    let secret: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef-hs384";
+    let secret_path = temp_file("secret", secret);
     let out = mint(&[
         "--key",
         secret_path.to_str().unwrap(),
@@ -107,7 +108,7 @@ fn mints_verifiable_tokens() {
     ]);
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).unwrap();
-    let jwk = json!({"kty": "oct", "k": b64(SECRET)});
+    let jwk = json!({"kty": "oct", "k": b64(secret)});
     let (set, _) = KeySet::parse(jwk.to_string().as_bytes()).unwrap();
     assert_eq!(
         verify(token.trim_end().as_bytes(), &set, &at(NOW))

@@ -496,12 +496,21 @@ fn ecdsa_signature_shapes() {
 #[test]
 fn signature_garbage_for_every_family() {
     let ed = gen_ed448();
+    // HS512 needs a 64-byte secret (RFC 7518 §3.2).
+    let secret = [SECRET, SECRET].concat();
+    let hs512 = KeySet::parse(
+        json!({"kty": "oct", "k": b64(&secret)})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap()
+    .0;
     let cases: Vec<(&str, SigningKey, KeySet)> = vec![
         ("RS256", rsa().signer(), rsa().keyset()),
         ("PS384", rsa().signer(), rsa().keyset()),
         ("ES256", p256().signer(), p256().keyset()),
         ("EdDSA", ed.signer(), ed.keyset()),
-        ("HS512", SigningKey::hmac(SECRET), hmac_keys()),
+        ("HS512", SigningKey::hmac(&secret), hs512),
     ];
     for (alg, key, set) in cases {
         let token = encode(alg, &json!({}), &valid_claims(), &key).unwrap();

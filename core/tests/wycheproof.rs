@@ -92,27 +92,13 @@ const RSA1_5: &str = "RSA1_5 key management is refused on purpose (padding oracl
 
 /// `invalid` vectors the core accepts today: (file, tcId, reason). Each needs a decision
 /// (refuse, or document as deliberate), except the two byte-identical to a valid vector.
-const ACCEPTED_INVALID: &[(&str, u64, &str)] = &[
-    (SIG, 367, SAME_AS_357),
-    (SIG, 370, SAME_AS_357),
-    (KEY, 1, MIXED_KEY_SET),
-    (CRYPTO, 47, MIXED_KEY_SET),
-    (KEY, 10, SHORT_HMAC),
-    (KEY, 11, SHORT_HMAC),
-    (KEY, 12, SHORT_HMAC),
-];
+/// The mixed key sets (key tcId 1, crypto tcId 47) and the short HMAC keys (key tcIds 10, 11,
+/// 12) are refused at load since the key rules: see `key_rules_refuse_these_vectors`.
+const ACCEPTED_INVALID: &[(&str, u64, &str)] = &[(SIG, 367, SAME_AS_357), (SIG, 370, SAME_AS_357)];
 
 const SAME_AS_357: &str = "byte-identical to tcId 357 (valid): the published file has lost \
      the padding this vector is about, so no verifier can refuse it and accept 357 (checked by \
      contradictory_vectors_are_identical)";
-const MIXED_KEY_SET: &str = "DECISION NEEDED: a JWKS with an oct and an EC key loads (key \
-     files like this work with NGINX Plus); each key only serves its own algorithm family \
-     (the HS256 token is checked with the oct key alone), so there is no alg confusion, but \
-     Wycheproof (MixedKeySet, Ambiguous) asks for the key set to be refused";
-const SHORT_HMAC: &str = "DECISION NEEDED: an HMAC key shorter than the hash output (31, 47, \
-     63 bytes for HS256/384/512) loads with a warning and verifies; RFC 7518 section 3.2 says \
-     the key MUST be at least that long";
-
 /// `invalid` key vectors whose key loads today and is kept on purpose: (file, tcId, reason).
 /// The vector's JWS must still never verify.
 const KEPT_AT_LOAD: &[(&str, u64, &str)] = &[(
@@ -644,4 +630,48 @@ fn contradictory_vectors_are_identical() {
     };
     assert_eq!(jws(367), jws(357));
     assert_eq!(jws(370), jws(357));
+}
+
+/// The key vectors the key rules refuse, with the rule: a JWKS mixing an `oct` signature key
+/// with an asymmetric one (Wycheproof's MixedKeySet), and an HMAC key shorter than the hash
+/// of its `alg` (RFC 7518 section 3.2). Each is refused by the strict parser with its own
+/// message; the lenient one keeps the EC key of a mixed set and drops the `oct` key.
+#[test]
+fn key_rules_refuse_these_vectors() {
+    let key = load(KEY);
+    let crypto = load(CRYPTO);
+    let group_of = |doc: &Value, id: u64| -> Value {
+        groups(doc)
+            .iter()
+            .find(|g| tests(g).iter().any(|t| t["tcId"].as_u64() == Some(id)))
+            .map(|g| jws_group_key(g).clone())
+            .unwrap_or_else(|| panic!("no tcId {id}"))
+    };
+    let mixed = "a key set that holds public keys must not also hold secret (oct) keys";
+    for (doc, id) in [(&key, 1), (&crypto, 47)] {
+        let jwks = group_of(doc, id);
+        let e = load_keys(&jwks, false).err().unwrap_or_default();
+        assert!(e.contains(mixed), "tcId {id}: {e}");
+        let data = serde_json::to_vec(&jwks).unwrap();
+        let parsed = KeySet::parse_lenient(&data, false).unwrap();
+        assert_eq!(parsed.refused.len(), 1, "tcId {id}");
+        assert_eq!(parsed.set.len(), 1, "tcId {id}: the EC key is kept");
+        assert!(parsed.refused[0].to_string().contains(mixed), "tcId {id}");
+    }
+    for (id, bytes, alg, needs) in [
+        (10, 31, "HS256", 32),
+        (11, 47, "HS384", 48),
+        (12, 63, "HS512", 64),
+    ] {
+        let e = load_keys(&group_of(&key, id), false)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.ends_with(&format!(
+                "HMAC key of {bytes} bytes is refused: {alg} needs at least {needs} bytes \
+                 (RFC 7518, section 3.2)"
+            )),
+            "tcId {id}: {e}"
+        );
+    }
 }

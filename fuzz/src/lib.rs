@@ -66,13 +66,13 @@ pub const PREFIX_LEN: usize = 17;
 
 /// Key sets of RAW mode, picked by selector bits 0-2. Descriptions:
 pub const KEY_SET_NAMES: [&str; 8] = [
-    "0: JWKS rsa/ec/ed/hs, every key with a kid",
+    "0: JWKS rsa/ec/ed and a JWK hs (two files: a JWKS with public keys holds no oct key), every key with a kid",
     "1: PEM RSA+EC+Ed25519 blocks plus an oct JWK, no kids",
     "2: RSA certificate only",
     "3: EC P-256 JWK only, no kid",
     "4: Ed25519 JWK only, kid ed",
     "5: oct JWK only, kid hs",
-    "6: JWKS with alg/use/key_ops restrictions and a shared kid",
+    "6: JWKS with alg/use/key_ops restrictions and a shared kid (its oct keys in a second JWKS)",
     "7: sets 0 and 1 together",
 ];
 
@@ -105,13 +105,15 @@ fn jwk_hs(extra: &str) -> String {
 
 /// The key files of the 8 key sets (set 7 = files 0 and 1).
 pub fn key_set_files() -> Vec<Vec<String>> {
+    // A JWKS that holds public keys must not hold an oct key: the oct keys are in files of
+    // their own, loaded into the same set.
     let jwks_kids = format!(
-        r#"{{"keys":[{},{},{},{}]}}"#,
+        r#"{{"keys":[{},{},{}]}}"#,
         jwk_rsa(r#","kid":"rsa""#),
         jwk_ec(r#","kid":"ec""#),
-        jwk_ed(r#","kid":"ed""#),
-        jwk_hs(r#","kid":"hs""#)
+        jwk_ed(r#","kid":"ed""#)
     );
+    let hs_kid = jwk_hs(r#","kid":"hs""#);
     let pem = format!(
         "{}{}{}",
         keys::RSA_PUBLIC_PEM,
@@ -119,22 +121,25 @@ pub fn key_set_files() -> Vec<Vec<String>> {
         keys::ED25519_PUBLIC_PEM
     );
     let restricted = format!(
-        r#"{{"keys":[{},{},{},{},{}]}}"#,
+        r#"{{"keys":[{},{},{}]}}"#,
         jwk_rsa(r#","kid":"shared","alg":"PS256""#),
         jwk_ec(r#","kid":"shared","use":"sig","key_ops":["verify"]"#),
-        jwk_ed(r#","kid":"ed","key_ops":["sign"]"#),
+        jwk_ed(r#","kid":"ed","key_ops":["sign"]"#)
+    );
+    let restricted_hs = format!(
+        r#"{{"keys":[{},{}]}}"#,
         jwk_hs(r#","kid":"hs","alg":"HS384""#),
         jwk_hs(r#","kid":"hs-off","use":"other""#)
     );
     vec![
-        vec![jwks_kids.clone()],
+        vec![jwks_kids.clone(), hs_kid.clone()],
         vec![pem.clone(), jwk_hs("")],
         vec![keys::RSA_CERT_PEM.to_owned()],
         vec![jwk_ec("")],
         vec![jwk_ed(r#","kid":"ed""#)],
-        vec![jwk_hs(r#","kid":"hs""#)],
-        vec![restricted],
-        vec![jwks_kids, pem, jwk_hs("")],
+        vec![hs_kid.clone()],
+        vec![restricted, restricted_hs],
+        vec![jwks_kids, hs_kid, pem, jwk_hs("")],
     ]
 }
 

@@ -10,6 +10,8 @@ use crate::alg::Alg;
 /// cost OpenSSL 3 more than the MAC itself, and two compressions fewer than HMAC from scratch).
 #[derive(Clone)]
 pub(crate) struct HmacKey {
+    /// The secret's length in bytes (RFC 7518 §3.2: at least the hash output).
+    len: usize,
     s256: (Sha256, Sha256),
     s384: (Sha384, Sha384),
     s512: (Sha512, Sha512),
@@ -41,10 +43,16 @@ impl HmacKey {
             }};
         }
         HmacKey {
+            len: key.len(),
             s256: pads!(Sha256, 64),
             s384: pads!(Sha384, 128),
             s512: pads!(Sha512, 128),
         }
+    }
+
+    /// The secret's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Whether `mac` is the HMAC of `msg` (compared in constant time).

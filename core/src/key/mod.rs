@@ -148,13 +148,19 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    /// Whether this key may verify a token signed with `alg` (kid aside).
+    /// Whether this key may verify a token signed with `alg` (kid aside). An HMAC key
+    /// shorter than the hash of `alg` never does (RFC 7518 §3.2): a 32-byte key without JWK
+    /// `alg` serves HS256 only, a 48-byte one HS256 and HS384.
     pub(crate) fn usable_for(&self, alg: Alg) -> bool {
         let alg_ok = match self.alg {
             None => true,
             Some(a) => a == alg,
         };
-        self.for_verify && alg_ok && self.material.fits(alg)
+        let long_enough = match &self.hmac {
+            Some(h) if alg.family() == Family::Hmac => h.len() >= alg.hmac_min_len(),
+            _ => true,
+        };
+        self.for_verify && alg_ok && self.material.fits(alg) && long_enough
     }
 }
 

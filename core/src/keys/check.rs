@@ -4,7 +4,8 @@ use std::fmt;
 
 use openssl::bn::BigNumRef;
 
-use crate::key::Material;
+use crate::alg::{Alg, Family};
+use crate::key::{Key, Material};
 
 /// RSA moduli shorter than this draw a warning.
 pub(super) const RSA_WARN_BITS: u32 = 2048;
@@ -123,6 +124,22 @@ pub enum Refusal {
         /// The modulus size.
         bits: u32,
     },
+    /// An HMAC (`oct`) signature key shorter than the hash output of its JWK `alg`, or
+    /// shorter than 32 bytes (HS256) when the JWK has no `alg`: RFC 7518, section 3.2 says a
+    /// key of the hash size or larger MUST be used.
+    HmacTooShort {
+        /// The secret's length.
+        bytes: usize,
+        /// The JWK `alg` (`HS256` when the JWK has none).
+        alg: &'static str,
+        /// The hash output size of `alg`, in bytes.
+        needs: usize,
+    },
+    /// A secret (`oct`) signature key in a key set (one JWKS document) that also holds
+    /// asymmetric signature keys: such a set is meant to be published, and publishing it
+    /// would publish the secret (Wycheproof's "MixedKeySet"). Keys from different files
+    /// still combine.
+    MixedKeySet,
 }
 
 impl fmt::Display for Refusal {
@@ -137,6 +154,16 @@ impl fmt::Display for Refusal {
                 "RSA key of {bits} bits is refused: its modulus has the ROCA fingerprint \
                  (CVE-2017-15361, Infineon key generation), its private key can be computed \
                  from the public key; generate a new key"
+            ),
+            Refusal::HmacTooShort { bytes, alg, needs } => write!(
+                f,
+                "HMAC key of {bytes} bytes is refused: {alg} needs at least {needs} bytes \
+                 (RFC 7518, section 3.2)"
+            ),
+            Refusal::MixedKeySet => f.write_str(
+                "a key set that holds public keys must not also hold secret (oct) keys: a \
+                 published key set would publish the secret; put the oct key in a file of its \
+                 own",
             ),
         }
     }
@@ -173,6 +200,25 @@ impl fmt::Display for RefusedKey {
             KeyPosition::Pem { n, label } => write!(f, "PEM block #{n} ({label}): {}", self.reason),
         }
     }
+}
+
+/// Why an HMAC (`oct`) key must not be used, if it must not: a key that may verify signatures
+/// and is shorter than the hash of its JWK `alg` (HS256 when it has none). A key that only
+/// decrypts JWE tokens (A*KW, dir, A*GCMKW) follows the length rules of its JWE algorithm.
+pub(super) fn hmac_refusal(key: &Key) -> Option<Refusal> {
+    let hmac = key.hmac.as_ref()?;
+    if !key.for_verify {
+        return None;
+    }
+    let want = key.alg.unwrap_or(Alg::Hs256);
+    if want.family() != Family::Hmac || hmac.len() >= want.hmac_min_len() {
+        return None;
+    }
+    Some(Refusal::HmacTooShort {
+        bytes: hmac.len(),
+        alg: want.name(),
+        needs: want.hmac_min_len(),
+    })
 }
 
 /// Why a key must not be used, if it must not: RSA moduli under [`RSA_MIN_BITS`] and RSA

@@ -19,7 +19,15 @@
 //!   `ECDH-ES`, ...) or, for a `dir` key, the content encryption (`A128GCM`, ...).
 //!
 //! Key rules, in every mode: an RSA key under [`RSA_MIN_BITS`] (1024) bits or with the ROCA
-//! fingerprint (CVE-2017-15361) is refused ([`Refusal`]). Both entry points above then refuse
+//! fingerprint (CVE-2017-15361) is refused ([`Refusal`]); so is an `oct` signature key shorter
+//! than the hash of its JWK `alg`, or than 32 bytes without `alg` (RFC 7518 §3.2: a 40-byte
+//! key without `alg` loads but serves HS256 only, a 48-byte one HS256 and HS384), and every
+//! `oct` signature key of a JWKS that also holds an asymmetric signature key (a set that
+//! holds public keys is meant to be published: keep the secret in a file of its own; keys of
+//! different files still combine). `oct` keys that only decrypt (`use` `enc`, a JWE `alg`)
+//! follow the rules of their JWE algorithm and may sit next to private keys; an `oct` key
+//! without `use` or `alg` loaded for JWE that is too short for HS256 only decrypts (with a
+//! warning). Both entry points above then refuse
 //! the whole file ([`KeyError::Refused`], the configuration-time rule);
 //! [`KeySet::parse_lenient`] leaves the key out and lists it ([`Parsed::refused`]), for key
 //! sets read while serving. RSA keys of 1024 to 2047 bits load with a warning. Two keys of
@@ -49,7 +57,8 @@ pub struct Parsed {
     pub set: KeySet,
     /// Operator-facing warnings (as from [`KeySet::parse`]).
     pub warnings: Vec<String>,
-    /// The keys refused (RSA under 1024 bits, ROCA), in file order; they are not in `set`.
+    /// The keys refused (RSA under 1024 bits, ROCA, short HMAC keys, `oct` signature keys of
+    /// a mixed JWKS), in file order; they are not in `set`.
     pub refused: Vec<RefusedKey>,
 }
 
@@ -62,7 +71,8 @@ impl KeySet {
     /// keys and human-readable warnings for the operator.
     ///
     /// A key that must not be used (an RSA key under 1024 bits, an RSA key with the ROCA
-    /// fingerprint) makes the whole file an error, [`KeyError::Refused`]: this is the
+    /// fingerprint, a short HMAC key, an `oct` signature key of a JWKS that also holds
+    /// asymmetric signature keys; see the module documentation) makes the whole file an error, [`KeyError::Refused`]: this is the
     /// configuration-time rule. [`KeySet::parse_lenient`] skips such keys instead.
     pub fn parse(data: &[u8]) -> Result<(KeySet, Vec<String>), KeyError> {
         KeySet::parse_strict(data, Mode::Verify)
@@ -79,7 +89,8 @@ impl KeySet {
     }
 
     /// Like [`KeySet::parse`] (or [`KeySet::parse_with_private`] when `with_private`), but a
-    /// refused key (RSA under 1024 bits, ROCA) is left out of the set and listed in
+    /// refused key (RSA under 1024 bits, ROCA, a short HMAC key, an `oct` signature key of a
+    /// JWKS that also holds asymmetric keys) is left out of the set and listed in
     /// [`Parsed::refused`] for the caller to report: the run-time rule for key sets fetched
     /// or read while serving, where one bad key must not make the others unusable. The
     /// result is an error when no usable key is left ([`KeyError::Refused`] with the first

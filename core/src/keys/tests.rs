@@ -189,8 +189,8 @@ fn normal_rsa_keys_are_not_flagged() {
             moduli.push(modulus_of_pem(&std::fs::read(&path).unwrap()));
         }
     }
-    // The RSA keys of the JOSE cookbook vectors.
-    let mut stack = vec![dir.join("tests/vectors")];
+    // The RSA keys of the JOSE cookbook vectors (not Wycheproof's, which has a ROCA key).
+    let mut stack = vec![dir.join("tests/vectors/jose-cookbook")];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let path = entry.unwrap().path();
@@ -370,4 +370,248 @@ fn rsa1_5_keys_are_not_supported() {
              padding oracle attacks (use RSA-OAEP-256)"
         )
     );
+}
+
+fn b64u(v: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+}
+
+/// An `oct` JWK of `len` bytes with extra members (`"alg":"HS256"`, ...).
+fn oct_jwk(len: usize, extra: &str) -> String {
+    let k = b64u(&vec![7u8; len]);
+    if extra.is_empty() {
+        format!(r#"{{"kty":"oct","k":"{k}"}}"#)
+    } else {
+        format!(r#"{{"kty":"oct","k":"{k}",{extra}}}"#)
+    }
+}
+
+/// A fresh P-256 public JWK.
+fn ec_jwk(kid: &str) -> String {
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let key = openssl::ec::EcKey::generate(&group).unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+    let mut x = openssl::bn::BigNum::new().unwrap();
+    let mut y = openssl::bn::BigNum::new().unwrap();
+    key.public_key()
+        .affine_coordinates(&group, &mut x, &mut y, &mut ctx)
+        .unwrap();
+    format!(
+        r#"{{"kty":"EC","crv":"P-256","kid":"{kid}","x":"{}","y":"{}"}}"#,
+        b64u(&x.to_vec_padded(32).unwrap()),
+        b64u(&y.to_vec_padded(32).unwrap())
+    )
+}
+
+fn refusal_of(r: Result<(KeySet, Vec<String>), KeyError>) -> Option<RefusedKey> {
+    match r {
+        Err(KeyError::Refused(k)) => Some(k),
+        _ => None,
+    }
+}
+
+#[test]
+fn short_hmac_keys_are_refused_at_load_and_skipped_when_lenient() {
+    // Shorter than the hash of the JWK alg: refused, with the numbers.
+    for (len, alg, needs) in [(31, "HS256", 32), (47, "HS384", 48), (63, "HS512", 64)] {
+        let jwk = oct_jwk(len, &format!(r#""alg":"{alg}""#));
+        let refused = refusal_of(KeySet::parse(jwk.as_bytes()));
+        assert_eq!(
+            refused,
+            Some(RefusedKey {
+                position: KeyPosition::Jwk(1),
+                reason: Refusal::HmacTooShort {
+                    bytes: len,
+                    alg,
+                    needs,
+                },
+            })
+        );
+        // Loaded for JWE too (a JWS alg makes it a signature key): refused the same way.
+        assert!(refusal_of(KeySet::parse_with_private(jwk.as_bytes())).is_some());
+        // Long enough: loads, no warning.
+        let (_, w) =
+            KeySet::parse(oct_jwk(needs, &format!(r#""alg":"{alg}""#)).as_bytes()).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+    }
+    // Without alg: shorter than 32 bytes serves no HS algorithm.
+    let e = KeySet::parse(oct_jwk(16, "").as_bytes())
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some(
+            "JWK #1: HMAC key of 16 bytes is refused: HS256 needs at least 32 bytes (RFC 7518, \
+             section 3.2)"
+        )
+    );
+    // use "sig" in a decryption key file: a signature key, refused.
+    let sig = oct_jwk(16, r#""use":"sig""#);
+    assert!(refusal_of(KeySet::parse_with_private(sig.as_bytes())).is_some());
+    // Lenient: the short key is skipped and listed, the good one used.
+    let jwks = format!(
+        r#"{{"keys":[{},{}]}}"#,
+        oct_jwk(20, r#""kid":"short""#),
+        oct_jwk(32, r#""kid":"good""#)
+    );
+    assert!(KeySet::parse(jwks.as_bytes()).is_err());
+    let parsed = KeySet::parse_lenient(jwks.as_bytes(), false).unwrap();
+    assert_eq!(parsed.set.len(), 1);
+    assert_eq!(
+        parsed
+            .refused
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>(),
+        vec![
+            "JWK #1: HMAC key of 20 bytes is refused: HS256 needs at least 32 bytes (RFC 7518, \
+             section 3.2)"
+                .to_owned()
+        ]
+    );
+    // Lenient with nothing left: the refusal is the error.
+    assert!(matches!(
+        KeySet::parse_lenient(oct_jwk(20, "").as_bytes(), false),
+        Err(KeyError::Refused(_))
+    ));
+}
+
+#[test]
+fn hmac_keys_serve_only_the_algorithms_they_are_long_enough_for() {
+    use crate::alg::Alg;
+    for (len, usable) in [
+        (32, [true, false, false]),
+        (47, [true, false, false]),
+        (48, [true, true, false]),
+        (63, [true, true, false]),
+        (64, [true, true, true]),
+    ] {
+        let (set, w) = KeySet::parse(oct_jwk(len, "").as_bytes()).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        for (alg, usable) in [Alg::Hs256, Alg::Hs384, Alg::Hs512].into_iter().zip(usable) {
+            let r = set.candidates(alg, None);
+            assert_eq!(r.is_ok(), usable, "{len} bytes, {alg:?}");
+            if let Err(r) = r {
+                assert_eq!(r.status, crate::Status::NoKey);
+            }
+        }
+    }
+}
+
+#[test]
+fn jwe_oct_keys_keep_their_own_length_rules() {
+    // A128KW (16 bytes) with use "enc" or a JWE alg: not a signature key, not refused.
+    for extra in [
+        r#""use":"enc""#,
+        r#""alg":"A128KW""#,
+        r#""use":"enc","alg":"A128KW""#,
+    ] {
+        let (set, w) = KeySet::parse_with_private(oct_jwk(16, extra).as_bytes()).unwrap();
+        assert!(set.has_decryption_keys(), "{extra}");
+        assert!(w.is_empty(), "{extra}: {w:?}");
+    }
+    // Neither use nor alg: a decryption key that is too short to verify; it only decrypts.
+    let (set, w) = KeySet::parse_with_private(oct_jwk(16, "").as_bytes()).unwrap();
+    assert!(set.has_decryption_keys());
+    assert_eq!(
+        w,
+        vec![
+            "JWK #1: oct key of 16 bytes is too short for any HS algorithm (at least 32 bytes, \
+             RFC 7518, section 3.2) and only decrypts"
+                .to_owned()
+        ]
+    );
+    assert!(set.candidates(crate::alg::Alg::Hs256, None).is_err());
+    // The JWE length rule still applies to a JWE alg.
+    let e = KeySet::parse_with_private(oct_jwk(20, r#""alg":"A128KW""#).as_bytes())
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some("JWK #1: oct key of 20 bytes does not fit alg A128KW")
+    );
+}
+
+const MIXED: &str = "a key set that holds public keys must not also hold secret (oct) keys: a \
+     published key set would publish the secret; put the oct key in a file of its own";
+
+#[test]
+fn mixed_key_sets_are_refused_at_load_and_lose_their_oct_keys_when_lenient() {
+    let hs = oct_jwk(32, r#""kid":"hs","alg":"HS256""#);
+    let ec = ec_jwk("ec");
+    // Strict: the oct key is refused, whatever its place in the set.
+    for (jwks, n) in [
+        (format!(r#"{{"keys":[{ec},{hs}]}}"#), 2),
+        (format!(r#"{{"keys":[{hs},{ec}]}}"#), 1),
+    ] {
+        let refused = refusal_of(KeySet::parse(jwks.as_bytes()));
+        assert_eq!(
+            refused,
+            Some(RefusedKey {
+                position: KeyPosition::Jwk(n),
+                reason: Refusal::MixedKeySet,
+            })
+        );
+        assert_eq!(
+            KeySet::parse(jwks.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            format!("JWK #{n}: {MIXED}")
+        );
+        assert!(refusal_of(KeySet::parse_with_private(jwks.as_bytes())).is_some());
+        // Lenient: the EC key is used, the oct key listed.
+        let parsed = KeySet::parse_lenient(jwks.as_bytes(), false).unwrap();
+        assert_eq!(parsed.set.len(), 1);
+        assert_eq!(parsed.refused.len(), 1);
+        assert_eq!(parsed.refused[0].position, KeyPosition::Jwk(n));
+        assert!(parsed.set.candidates(crate::alg::Alg::Es256, None).is_ok());
+        assert!(parsed.set.candidates(crate::alg::Alg::Hs256, None).is_err());
+    }
+    // The refusals of a lenient parse stay in file order (a short RSA key first).
+    let weak = openssl::rsa::Rsa::generate(512).unwrap();
+    let jwks = format!(r#"{{"keys":[{hs},{},{ec}]}}"#, jwk_of(&weak, "weak"));
+    let parsed = KeySet::parse_lenient(jwks.as_bytes(), false).unwrap();
+    let positions: Vec<_> = parsed.refused.iter().map(|r| r.position.clone()).collect();
+    assert_eq!(positions, vec![KeyPosition::Jwk(1), KeyPosition::Jwk(2)]);
+    assert_eq!(parsed.set.len(), 1);
+    // Keys from two files still combine.
+    let (mut set, _) = KeySet::parse(ec.as_bytes()).unwrap();
+    set.extend(KeySet::parse(hs.as_bytes()).unwrap().0);
+    assert_eq!(set.len(), 2);
+    // oct keys only: no rule.
+    let jwks = format!(r#"{{"keys":[{hs},{}]}}"#, oct_jwk(48, r#""kid":"b""#));
+    assert_eq!(KeySet::parse(jwks.as_bytes()).unwrap().0.len(), 2);
+    // An EC key for encryption is skipped for signatures and does not count.
+    let ec_enc = ec_jwk("enc").replacen('{', r#"{"use":"enc","#, 1);
+    let jwks = format!(r#"{{"keys":[{ec_enc},{hs}]}}"#);
+    assert_eq!(KeySet::parse(jwks.as_bytes()).unwrap().0.len(), 1);
+}
+
+#[test]
+fn jwe_oct_keys_may_sit_next_to_private_keys() {
+    // A decryption key file: an RSA-OAEP private key and an A128KW key (use "enc").
+    let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
+    let b = |v: Vec<u8>| b64u(&v);
+    let private = format!(
+        r#"{{"kty":"RSA","kid":"oaep","use":"enc","alg":"RSA-OAEP","n":"{}","e":"{}","d":"{}"}}"#,
+        b(rsa.n().to_vec()),
+        b(rsa.e().to_vec()),
+        b(rsa.d().to_vec())
+    );
+    let kw = oct_jwk(16, r#""kid":"kw","use":"enc","alg":"A128KW""#);
+    let jwks = format!(r#"{{"keys":[{private},{kw}]}}"#);
+    let (set, _) = KeySet::parse_with_private(jwks.as_bytes()).unwrap();
+    assert_eq!(set.len(), 2);
+    // An oct key without use or alg next to a public signature key is a signature key too.
+    let both = oct_jwk(32, r#""kid":"both""#);
+    let jwks = format!(r#"{{"keys":[{},{both}]}}"#, ec_jwk("ec"));
+    let refused = refusal_of(KeySet::parse_with_private(jwks.as_bytes()));
+    assert_eq!(refused.map(|r| r.reason), Some(Refusal::MixedKeySet));
+    // With use "enc" it only decrypts, and may stay.
+    let enc = oct_jwk(32, r#""kid":"enc","use":"enc""#);
+    let jwks = format!(r#"{{"keys":[{},{enc}]}}"#, ec_jwk("ec"));
+    let (set, _) = KeySet::parse_with_private(jwks.as_bytes()).unwrap();
+    assert_eq!(set.len(), 2);
 }

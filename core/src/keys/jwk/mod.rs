@@ -8,7 +8,7 @@ mod public;
 
 use serde_json::{Map, Value};
 
-use super::check::{quote, refusal, KeyPosition, RefusedKey};
+use super::check::{hmac_refusal, quote, refusal, KeyPosition, Refusal, RefusedKey};
 use super::error::{KeyError, Mode};
 use crate::alg::{Alg, Enc, KeyMgmt};
 use crate::json;
@@ -36,34 +36,41 @@ pub(super) fn parse_json(
             if entries.is_empty() {
                 return Err(KeyError::EmptyJwks);
             }
-            let mut keys = Vec::with_capacity(entries.len());
-            // The JWK number of each key kept, for the duplicate-kid warning.
-            let mut numbers = Vec::with_capacity(entries.len());
+            // The keys kept, with their JWK numbers.
+            let mut kept: Vec<(usize, Key)> = Vec::with_capacity(entries.len());
+            // Whether the set holds an asymmetric signature key (refused or not).
+            let mut asymmetric = false;
             for (i, entry) in entries.iter().enumerate() {
                 let n = i.saturating_add(1);
                 let obj = entry.as_object().ok_or(KeyError::JwkNotObject { n })?;
                 if let Some(key) = parse_jwk(obj, n, warnings, mode)? {
-                    if let Some(reason) = refusal(&key.material) {
+                    asymmetric |= key.for_verify && !is_secret(&key);
+                    if let Some(reason) = key_refusal(&key) {
                         refused.push(RefusedKey {
                             position: KeyPosition::Jwk(n),
                             reason,
                         });
                         continue;
                     }
-                    if let Some(w) = duplicate_kid(&key, n, &keys, &numbers) {
-                        warnings.push(w);
-                    }
-                    keys.push(key);
-                    numbers.push(n);
+                    kept.push((n, key));
                 }
             }
-            Ok(keys)
+            if asymmetric {
+                refuse_secret_signature_keys(&mut kept, refused);
+            }
+            for (i, (n, key)) in kept.iter().enumerate() {
+                let earlier = kept.get(..i).unwrap_or_default();
+                if let Some(w) = duplicate_kid(key, *n, earlier) {
+                    warnings.push(w);
+                }
+            }
+            Ok(kept.into_iter().map(|(_, key)| key).collect())
         }
         Some(_) => Err(KeyError::KeysNotArray),
         None => {
             let key = parse_jwk(&root, 1, warnings, mode)?;
             match key {
-                Some(key) => match refusal(&key.material) {
+                Some(key) => match key_refusal(&key) {
                     Some(reason) => {
                         refused.push(RefusedKey {
                             position: KeyPosition::Jwk(1),
@@ -79,20 +86,54 @@ pub(super) fn parse_json(
     }
 }
 
+/// Why one key must not be used, if it must not: the RSA rules, then the HMAC length rule.
+fn key_refusal(key: &Key) -> Option<Refusal> {
+    refusal(&key.material).or_else(|| hmac_refusal(key))
+}
+
+/// Whether the key is a secret (`oct`) key.
+fn is_secret(key: &Key) -> bool {
+    matches!(key.material, Material::Hmac(_))
+}
+
+/// The mixed key set rule, for a JWKS that holds an asymmetric signature key: every secret
+/// (`oct`) key of it that may verify signatures is refused ([`Refusal::MixedKeySet`]); `oct`
+/// keys that only decrypt JWE tokens (`use` `enc`, a JWE `alg`, `key_ops` without `verify`)
+/// stay, like the private keys a decryption key file holds next to them. `refused` is kept in
+/// file order.
+fn refuse_secret_signature_keys(kept: &mut Vec<(usize, Key)>, refused: &mut Vec<RefusedKey>) {
+    let before = refused.len();
+    kept.retain(|(n, key)| {
+        if is_secret(key) && key.for_verify {
+            refused.push(RefusedKey {
+                position: KeyPosition::Jwk(*n),
+                reason: Refusal::MixedKeySet,
+            });
+            false
+        } else {
+            true
+        }
+    });
+    if refused.len() > before {
+        refused.sort_by_key(|r| match r.position {
+            KeyPosition::Jwk(n) | KeyPosition::Pem { n, .. } => n,
+        });
+    }
+}
+
 /// The warning for JWK #`n` when an earlier key of the file has the same `kid` and may serve
 /// the same tokens (both verify signatures, or both decrypt). At verification every key
 /// whose `kid` matches is tried, in file order, and the first that verifies (or decrypts)
 /// wins; the duplicate is most likely a rotation left half done.
-fn duplicate_kid(key: &Key, n: usize, earlier: &[Key], numbers: &[usize]) -> Option<String> {
+fn duplicate_kid(key: &Key, n: usize, earlier: &[(usize, Key)]) -> Option<String> {
     let kid = key.kid.as_deref()?;
     let overlaps = |k: &Key| {
         (k.for_verify && key.for_verify) || (k.decrypt.is_some() && key.decrypt.is_some())
     };
     let first = earlier
         .iter()
-        .zip(numbers)
-        .find(|(k, _)| k.kid.as_deref() == Some(kid) && overlaps(k))
-        .map(|(_, m)| *m)?;
+        .find(|(_, k)| k.kid.as_deref() == Some(kid) && overlaps(k))
+        .map(|(m, _)| *m)?;
     Some(format!(
         "JWK #{n} has the same kid {} as JWK #{first}; tokens with this kid are checked \
          against both, in file order",
@@ -169,13 +210,14 @@ fn parse_jwk(
     };
     let mut oct_secret = None;
     let mut hmac = None;
+    let mut oct_len = None;
     let material = match meta.kty {
         "RSA" => rsa_public(obj, n, warnings)?,
         "EC" => ec_public(obj, n)?,
         "OKP" => okp_public(obj, n, mode)?,
         "oct" => {
-            let check_length = mode == Mode::Verify || meta.sig_allowed;
-            let (material, key, secret) = oct(obj, n, warnings, meta.alg, check_length)?;
+            let (material, key, secret) = oct(obj, n)?;
+            oct_len = Some(secret.len());
             hmac = Some(key);
             oct_secret = Some(secret);
             material
@@ -207,9 +249,23 @@ fn parse_jwk(
             "JWK #{n} contains private key material; only its public part is used"
         ));
     }
-    let Some(for_verify) = verifies(n, warnings, mode, &meta, &material, decrypt.is_some()) else {
+    let Some(mut for_verify) = verifies(n, warnings, mode, &meta, &material, decrypt.is_some())
+    else {
         return Ok(None);
     };
+    // An oct key that may both decrypt and verify (no `use`, no `alg`) but is too short for
+    // every HS algorithm keeps its JWE role only; a signature-only one is refused
+    // ([`hmac_refusal`]).
+    if let Some(len) = oct_len {
+        if for_verify && decrypt.is_some() && len < Alg::Hs256.hmac_min_len() {
+            warnings.push(format!(
+                "JWK #{n}: oct key of {len} bytes is too short for any HS algorithm (at least \
+                 {} bytes, RFC 7518, section 3.2) and only decrypts",
+                Alg::Hs256.hmac_min_len()
+            ));
+            for_verify = false;
+        }
+    }
     Ok(Some(Key {
         id: next_key_id(),
         hmac,

@@ -7,7 +7,7 @@ use openssl::rsa::Rsa;
 use serde_json::{Map, Value};
 
 use super::members::{b64_member, jwk_error, opt_str};
-use crate::alg::{Alg, Curve, Family};
+use crate::alg::Curve;
 use crate::key::{HmacKey, Material};
 use crate::keys::check::{
     check_rsa, ed25519_small_order, quote, rsa_short_warning, rsa_warns, SMALL_ORDER,
@@ -85,28 +85,17 @@ pub(super) fn okp_public(
     })
 }
 
-/// A JWK of kty `oct` (`k`): the HMAC key, its precomputed pads and the secret itself.
-/// `check_length`: warn when the secret is shorter than the JWK `alg` (or HS256) needs.
+/// A JWK of kty `oct` (`k`): the HMAC key, its precomputed pads and the secret itself. Its
+/// length is checked once its uses are known ([`crate::keys::check::hmac_refusal`] for
+/// signatures, the JWE rules for decryption).
 pub(super) fn oct(
     obj: &Map<String, Value>,
     n: usize,
-    warnings: &mut Vec<String>,
-    alg: Option<Alg>,
-    check_length: bool,
 ) -> Result<(Material, HmacKey, Vec<u8>), KeyError> {
     let err = jwk_error(n);
     let k = b64_member(obj, "k", n)?;
     if k.is_empty() {
         return Err(err("oct key has an empty k".to_owned()));
-    }
-    let want = alg.unwrap_or(Alg::Hs256);
-    if check_length && want.family() == Family::Hmac && k.len() < want.hmac_min_len() {
-        warnings.push(format!(
-            "JWK #{n}: HMAC key of {} bytes is shorter than the {} bytes {} needs",
-            k.len(),
-            want.hmac_min_len(),
-            want.name()
-        ));
     }
     let pkey = PKey::hmac(&k).map_err(|e| err(format!("invalid oct key: {e}")))?;
     let hmac = HmacKey::new(&k);
