@@ -1,5 +1,5 @@
-//! JWE decryption and typed validation (`auth_jwt_core::decrypt`, `verify_typed`).
-//! Input layout: see `fuzz/src/jwe.rs`.
+//! JWE decoding, parsing and decryption of fuzzed tokens (`auth_jwt_core::decrypt`,
+//! `verify_typed`) against a fixed key set: RAW mode of the layout in `fuzz/src/jwe.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,7 +1,7 @@
 //! Shared harness code for the `cargo fuzz` targets of `auth-jwt-core`.
 //!
 //! The targets in `fuzz_targets/` are one-liners that call [`fuzz_verify`],
-//! [`fuzz_keys`] and [`fuzz_jwe`]; keeping the logic here lets `cargo test` (on
+//! [`fuzz_keys`], [`fuzz_jwe`] and [`fuzz_jwe_roundtrip`]; keeping the logic here lets `cargo test` (on
 //! stable, without libFuzzer) replay every committed seed through exactly the same
 //! code, and lets `tests/seeds.rs` write seeds in the input layout described below
 //! (the `jwe` layout and oracles are in [`jwe`]).
@@ -51,7 +51,7 @@ use auth_jwt_core::{
 };
 use serde_json::{json, Map, Value};
 
-pub use jwe::fuzz_jwe;
+pub use jwe::{fuzz_jwe, fuzz_jwe_roundtrip};
 
 /// `now` of the fixed Validation (2023-11-14), with leeway 0.
 pub const FIXED_NOW: i64 = 1_700_000_000;

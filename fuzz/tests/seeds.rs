@@ -21,7 +21,7 @@ use auth_jwt_core_fuzz::jwe::{
     RAW_ENCRYPTED, RAW_NESTED, RAW_SIGNED,
 };
 use auth_jwt_core_fuzz::{
-    algs, fuzz_jwe, fuzz_keys, fuzz_verify, key_set_files, key_sets, mint, verify_input, FIXED_NOW,
+    algs, fuzz_jwe, fuzz_jwe_roundtrip, fuzz_keys, fuzz_verify, key_set_files, key_sets, mint, verify_input, FIXED_NOW,
     PREFIX_LEN, RAW_HEADER, SIGNED,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,6 +51,8 @@ fn seeds_replay() {
     assert!(replay("verify", fuzz_verify) > 50);
     assert!(replay("keys", fuzz_keys) > 30);
     assert!(replay("jwe", fuzz_jwe) > 150);
+    // jwe_roundtrip fuzzes from the same seeds (every input is ENCRYPT mode there).
+    assert!(replay("jwe", fuzz_jwe_roundtrip) > 150);
 }
 
 /// The valid-token seeds really are valid for the harness key sets (else the
