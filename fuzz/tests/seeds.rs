@@ -21,8 +21,8 @@ use auth_jwt_core_fuzz::jwe::{
     RAW_ENCRYPTED, RAW_NESTED, RAW_SIGNED,
 };
 use auth_jwt_core_fuzz::{
-    algs, fuzz_jwe, fuzz_jwe_roundtrip, fuzz_keys, fuzz_verify, key_set_files, key_sets, mint, verify_input, FIXED_NOW,
-    PREFIX_LEN, RAW_HEADER, SIGNED,
+    algs, fuzz_jwe, fuzz_jwe_roundtrip, fuzz_keys, fuzz_verify, key_set_files, key_sets, mint,
+    verify_input, FIXED_NOW, PREFIX_LEN, RAW_HEADER, SIGNED,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
