@@ -122,6 +122,7 @@ pub fn check(
     token: &Token,
     can_wait: bool,
 ) -> Revocation {
+    let now = ngx_time() as i64;
     for kind in Kind::ALL {
         let Some(Some(source)) = &lc.revocation[kind as usize] else {
             continue;
@@ -129,7 +130,6 @@ pub fn check(
         let Some(value) = kind.value(token) else {
             continue;
         };
-        let now = ngx_time() as i64;
         let list = match &**source {
             ListSource::File(file) => live_list(r, file, now),
             ListSource::Request {
@@ -137,11 +137,11 @@ pub fn check(
                 interval,
                 fail_open,
             } => {
-                let names = [uri.clone()];
+                let names = std::slice::from_ref(uri);
                 let got = if can_wait {
-                    keyrequest::fetch::<RevocationList>(r, lc, &names, *interval, now)
+                    keyrequest::fetch::<RevocationList>(r, lc, names, *interval, now)
                 } else {
-                    match keyrequest::cached_value(lc, &names, *interval, now) {
+                    match keyrequest::cached_value(lc, names, *interval, now) {
                         Some(got) => got,
                         None => return Revocation::NotNow,
                     }
