@@ -2,8 +2,9 @@
 //! request, keeping a Rust value in a request's pool and finding it again, and the raw
 //! error-log call.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::ffi::c_void;
+use std::mem;
 use std::ptr::{self, NonNull};
 
 use auth_jwt_core::glue::escape_for_log;
@@ -67,47 +68,68 @@ pub fn complex_value_string(
     Some(std::str::from_utf8(v.get(r)).map(str::to_owned))
 }
 
-/// What a pool cleanup of ours owns: any Rust value, dropped with the pool.
-type Attached = Box<dyn Any>;
+/// What precedes a value of ours in a pool: how to recognise its type and how to drop it.
+#[repr(C)]
+struct Attached<T> {
+    type_id: fn() -> TypeId,
+    drop: unsafe fn(*mut c_void),
+    value: T,
+}
+
+/// Drops the `Attached<T>` at `data` in place (its memory is the pool's).
+///
+/// # Safety
+/// `data` must point at a live `Attached<T>` that is not used afterwards.
+unsafe fn drop_attached<T>(data: *mut c_void) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ptr::drop_in_place(data.cast::<Attached<T>>()) }
+}
 
 unsafe extern "C" fn ngx_http_auth_jwt_pool_cleanup(data: *mut c_void) {
     if !data.is_null() {
-        // SAFETY: `data` is the pointer produced by `Box::into_raw` in `attach`, and the pool
-        // runs each cleanup exactly once.
-        drop(unsafe { Box::from_raw(data.cast::<Attached>()) });
+        // SAFETY: our cleanups' data is an `Attached<T>` written by `attach`, whose first
+        // fields do not depend on `T`; the pool runs each cleanup exactly once.
+        unsafe {
+            let drop = (*data.cast::<Attached<()>>()).drop;
+            drop(data);
+        }
     }
 }
 
-/// Moves `value` into `pool`: it is dropped when the pool is destroyed. Returns where it now
-/// lives (`None` when nginx cannot allocate the cleanup).
+/// Moves `value` into `pool` (its memory, no heap allocation): it is dropped when the pool is
+/// destroyed. Returns where it now lives (`None` when nginx cannot allocate).
 pub fn attach<T: Any>(pool: *mut ngx_pool_t, value: T) -> Option<NonNull<T>> {
-    // SAFETY: the pool is valid; the cleanup owns the box from here on and runs once.
-    let cln = unsafe { ngx_pool_cleanup_add(pool, 0).as_mut() }?;
-    let mut boxed: Box<Attached> = Box::new(Box::new(value));
-    let at = NonNull::from(boxed.downcast_mut::<T>()?);
-    cln.handler = Some(ngx_http_auth_jwt_pool_cleanup);
-    cln.data = Box::into_raw(boxed).cast();
-    Some(at)
+    // nginx aligns pool allocations to NGX_ALIGNMENT (the size of a long).
+    const { assert!(mem::align_of::<Attached<T>>() <= mem::size_of::<std::ffi::c_long>()) };
+    // SAFETY: the pool is valid; nginx allocates the cleanup and `size` bytes for its data.
+    let cln = unsafe { ngx_pool_cleanup_add(pool, mem::size_of::<Attached<T>>()).as_mut() }?;
+    let at = NonNull::new(cln.data.cast::<Attached<T>>())?;
+    // SAFETY: `at` is fresh, suitably aligned pool memory of the right size; the cleanup owns
+    // the value from here on and drops it once.
+    unsafe {
+        at.as_ptr().write(Attached {
+            type_id: TypeId::of::<T>,
+            drop: drop_attached::<T>,
+            value,
+        });
+        cln.handler = Some(ngx_http_auth_jwt_pool_cleanup);
+        Some(NonNull::from(&mut (*at.as_ptr()).value))
+    }
 }
 
 /// The most recently attached value of type `T` in `pool` for which `matches` holds.
 pub fn find<T: Any>(pool: *mut ngx_pool_t, matches: impl Fn(&T) -> bool) -> Option<NonNull<T>> {
     let ours: unsafe extern "C" fn(*mut c_void) = ngx_http_auth_jwt_pool_cleanup;
     // SAFETY: the cleanup list of a live pool is a valid singly linked list (newest first);
-    // the data of our cleanups is a live `Attached`, not otherwise borrowed during the walk.
+    // the data of our cleanups is a live `Attached<_>` whose `type_id` names its value's type,
+    // not otherwise borrowed during the walk.
     unsafe {
         let mut c = pool.as_ref()?.cleanup;
         while let Some(cl) = c.as_ref() {
-            if cl.handler.is_some_and(|h| ptr::fn_addr_eq(h, ours)) {
-                if let Some(v) = cl
-                    .data
-                    .cast::<Attached>()
-                    .as_mut()
-                    .and_then(|a| a.downcast_mut::<T>())
-                {
-                    if matches(v) {
-                        return Some(NonNull::from(v));
-                    }
+            if cl.handler.is_some_and(|h| ptr::fn_addr_eq(h, ours)) && !cl.data.is_null() {
+                let a = cl.data.cast::<Attached<T>>();
+                if ((*a).type_id)() == TypeId::of::<T>() && matches(&(*a).value) {
+                    return Some(NonNull::from(&mut (*a).value));
                 }
             }
             c = cl.next;

@@ -6,7 +6,7 @@
 //! belongs to the configuration it was made with: a request that enters a location whose
 //! check differs (see [`LocConf::same_check`]) starts a new one.
 //!
-//! It lives on the Rust heap, owned by the main request's pool (`ngx_ext::attach`), so it is
+//! It lives in the main request's pool (`ngx_ext::attach`), dropped by a pool cleanup, so it is
 //! freed with the request. An internal redirect (`error_page 401 /401.html`, `error_page 401 =
 //! @named`) clears the modules' contexts but keeps the pool, so the variables find the state
 //! again through the pool (as nginx's realip module finds its context again).

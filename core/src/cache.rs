@@ -15,6 +15,7 @@
 use openssl::sha::Sha256;
 use serde_json::Value;
 
+use crate::b64::Scratch;
 use crate::claims::Validation;
 pub use crate::claims::{NumericDate, TimeClaims};
 use crate::error::Rejection;
@@ -73,17 +74,33 @@ pub fn verify_cached(
         } else {
             None
         };
-        let unverified = Unverified::parse(token)?;
-        used = CacheUse::Miss;
-        unverified.verify(keys, v)?;
-        let (exp, nbf) = (unverified.exp.as_ref(), unverified.nbf.as_ref());
-        if let Some(times) = TimeClaims::of(exp, nbf) {
-            let key = entry.unwrap_or_else(|| entry_key(keys, token));
-            cache.insert(&key, expiry(exp, v.now, max_age), v.now, times);
-        }
-        Ok(unverified.into_token())
+        verify_and_store(token, entry, keys, v, cache, max_age, &mut used)
     })();
     (result, used)
+}
+
+/// A miss: the full check, and the verdict stored if the token passed (kept out of the hit
+/// path, whose code stays small).
+#[inline(never)]
+fn verify_and_store(
+    token: &[u8],
+    entry: Option<[u8; 32]>,
+    keys: &KeySet,
+    v: &Validation,
+    cache: &dyn VerdictCache,
+    max_age: i64,
+    used: &mut CacheUse,
+) -> Result<Token, Rejection> {
+    let mut scratch = Scratch::default();
+    let unverified = Unverified::parse(token, &mut scratch)?;
+    *used = CacheUse::Miss;
+    unverified.verify(keys, v)?;
+    let (exp, nbf) = (unverified.exp.as_ref(), unverified.nbf.as_ref());
+    if let Some(times) = TimeClaims::of(exp, nbf) {
+        let key = entry.unwrap_or_else(|| entry_key(keys, token));
+        cache.insert(&key, expiry(exp, v.now, max_age), v.now, times);
+    }
+    Ok(unverified.into_token())
 }
 
 /// SHA-256 over the key set's fingerprint and the token.

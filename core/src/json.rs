@@ -90,11 +90,12 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError
 /// (`None`: absent). A token's header and payload are checked this way on every request; the
 /// whole object is built only when a variable asks for it.
 pub(crate) fn scan_object<const N: usize>(
-    bytes: &[u8],
+    text: &str,
     names: &[&str; N],
 ) -> Result<[Option<Value>; N], JsonError> {
     let fault = Cell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // From text (UTF-8 checked once by the caller): serde_json does not check each string again.
+    let mut de = serde_json::Deserializer::from_str(text);
     let result = Top {
         names,
         fault: &fault,
@@ -277,10 +278,22 @@ impl<'de> Visitor<'de> for Skip<'_> {
 
 /// The member names of one object seen so far: a short list while the object is small, a hash
 /// set (SipHash, randomly keyed: no quadratic work on a crafted token) beyond that.
-#[derive(Default)]
 struct Names<'de> {
-    few: Vec<Cow<'de, str>>,
-    many: HashSet<Cow<'de, str>>,
+    /// The first names, while every one of them is borrowed from the input (no escapes).
+    few: [&'de str; Names::FEW],
+    len: usize,
+    /// Every name, once there are more than [`Names::FEW`] or one had escapes.
+    many: Option<HashSet<Cow<'de, str>>>,
+}
+
+impl Default for Names<'_> {
+    fn default() -> Self {
+        Names {
+            few: [""; Names::FEW],
+            len: 0,
+            many: None,
+        }
+    }
 }
 
 impl<'de> Names<'de> {
@@ -288,17 +301,25 @@ impl<'de> Names<'de> {
 
     /// False if `name` was seen before.
     fn insert(&mut self, name: Cow<'de, str>) -> bool {
-        if self.many.is_empty() {
-            if self.few.contains(&name) {
+        let Names { few, len, many } = self;
+        if let (None, Cow::Borrowed(b)) = (&many, &name) {
+            if few.get(..*len).unwrap_or_default().contains(b) {
                 return false;
             }
-            if self.few.len() < Self::FEW {
-                self.few.push(name);
+            if let Some(slot) = few.get_mut(*len) {
+                *slot = b;
+                *len = len.saturating_add(1);
                 return true;
             }
-            self.many.extend(self.few.drain(..));
         }
-        self.many.insert(name)
+        many.get_or_insert_with(|| {
+            few.get(..*len)
+                .unwrap_or_default()
+                .iter()
+                .map(|n| Cow::Borrowed(*n))
+                .collect()
+        })
+        .insert(name)
     }
 }
 
@@ -546,7 +567,11 @@ mod tests {
         .collect();
         for c in &cases {
             let parsed = parse_object(c).map_err(|e| e.fault);
-            let scanned = scan_object(c, &["exp", "nbf", "alg", "k7", "a"]).map_err(|e| e.fault);
+            let scanned = std::str::from_utf8(c)
+                .map_err(|_| Fault::Syntax)
+                .and_then(|c| {
+                    scan_object(c, &["exp", "nbf", "alg", "k7", "a"]).map_err(|e| e.fault)
+                });
             match (&parsed, &scanned) {
                 (Ok(m), Ok(v)) => {
                     for (name, got) in ["exp", "nbf", "alg", "k7", "a"].iter().zip(v) {

@@ -37,6 +37,7 @@
 )]
 
 mod alg;
+mod b64;
 pub mod cache;
 mod claims;
 mod error;

@@ -2,8 +2,6 @@
 
 use std::cell::OnceCell;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::alg::Alg;
@@ -95,7 +93,7 @@ impl Token {
         self.raw
             .split(|&b| b == b'.')
             .nth(index)
-            .and_then(|seg| URL_SAFE_NO_PAD.decode(seg).ok())
+            .and_then(crate::b64::decode)
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .unwrap_or_default()
     }

@@ -65,7 +65,7 @@ pub(super) fn split(token: &[u8]) -> Result<Parts<'_>, Rejection> {
         return Err(malformed("token header segment is empty"));
     }
     let decode = |seg: &[u8], detail: &'static str| {
-        URL_SAFE_NO_PAD.decode(seg).map_err(|_| malformed(detail))
+        crate::b64::decode(seg).ok_or(malformed(detail))
     };
     Ok(Parts {
         protected,

@@ -6,11 +6,10 @@
 
 mod signature;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::alg::Alg;
+use crate::b64::{self, Scratch};
 use crate::claims::{self, Validation};
 use crate::error::{Rejection, Status};
 use crate::json::{self, Fault};
@@ -26,7 +25,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) signing_input: &'a [u8],
     pub(crate) header: Vec<u8>,
     pub(crate) payload: Vec<u8>,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: &'a [u8],
 }
 
 pub(crate) const fn malformed(detail: &'static str) -> Rejection {
@@ -45,7 +44,8 @@ fn segments_detail(count: usize) -> &'static str {
 
 /// Steps 1 and 2: size, exactly three non-empty segments, strict base64url
 /// (URL-safe alphabet, no padding, no whitespace, canonical trailing bits).
-pub(crate) fn split(token: &[u8]) -> Result<Parts<'_>, Rejection> {
+/// The signature is decoded into `scratch`.
+pub(crate) fn split<'a>(token: &'a [u8], scratch: &'a mut Scratch) -> Result<Parts<'a>, Rejection> {
     if token.is_empty() {
         return Err(Rejection::new(Status::Missing, "token is empty"));
     }
@@ -81,14 +81,14 @@ pub(crate) fn split(token: &[u8]) -> Result<Parts<'_>, Rejection> {
     let signing_input = token
         .get(..signing_len)
         .ok_or(malformed("token is malformed"))?;
-    let decode = |seg: &[u8], detail: &'static str| {
-        URL_SAFE_NO_PAD.decode(seg).map_err(|_| malformed(detail))
-    };
+    let decode = |seg: &[u8], detail: &'static str| b64::decode(seg).ok_or(malformed(detail));
     Ok(Parts {
         signing_input,
         header: decode(header, "header is not valid base64url")?,
         payload: decode(payload, "payload is not valid base64url")?,
-        signature: decode(signature, "signature is not valid base64url")?,
+        signature: scratch
+            .decode(signature)
+            .ok_or(malformed("signature is not valid base64url"))?,
     })
 }
 
@@ -192,7 +192,7 @@ fn scan_segment<const N: usize>(
     d: &SegmentDetails,
     names: &[&str; N],
 ) -> Result<[Option<Value>; N], Rejection> {
-    json::scan_object(text.as_bytes(), names).map_err(|e| d.refusal(e.fault))
+    json::scan_object(text, names).map_err(|e| d.refusal(e.fault))
 }
 
 /// Parse and fully validate a compact JWS against the key set.
@@ -207,7 +207,8 @@ fn scan_segment<const N: usize>(
 /// bounded depth) but only the members the checks need are extracted; [`Token::header`] and
 /// [`Token::claims`] build the objects when first asked.
 pub fn verify(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Rejection> {
-    let unverified = Unverified::parse(token)?;
+    let mut scratch = Scratch::default();
+    let unverified = Unverified::parse(token, &mut scratch)?;
     unverified.verify(keys, v)?;
     Ok(unverified.into_token())
 }
@@ -216,14 +217,15 @@ pub fn verify(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Reje
 /// Kept as the reference the fuzzer and the tests compare [`verify`] with; not for use.
 #[doc(hidden)]
 pub fn verify_reference(token: &[u8], keys: &KeySet, v: &Validation) -> Result<Token, Rejection> {
-    let parts = split(token)?;
+    let mut scratch = Scratch::default();
+    let parts = split(token, &mut scratch)?;
     let header = parse_header(&parts.header)?;
     #[cfg(feature = "fault-injection")]
     fault_injection(header.get("x-fault"));
     let payload = String::from_utf8(parts.payload).map_err(|_| malformed(PAYLOAD.utf8))?;
     let claims = parse_segment(&payload, &PAYLOAD)?;
     let (alg, kid) = check_header(&header)?;
-    check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+    check_signature(keys, alg, kid, parts.signing_input, parts.signature)?;
     claims::check(&claims, v)?;
     Ok(Token::new(header, claims, payload, alg.name()))
 }
@@ -236,7 +238,7 @@ const HEADER_MEMBERS: [&str; 4] = ["alg", "kid", "crit", "x-fault"];
 pub(crate) struct Unverified<'a> {
     /// `<b64 header>.<b64 payload>` exactly as received.
     signing_input: &'a [u8],
-    signature: Vec<u8>,
+    signature: &'a [u8],
     /// The decoded header and payload JSON texts.
     header: String,
     payload: String,
@@ -250,8 +252,9 @@ pub(crate) struct Unverified<'a> {
 
 impl<'a> Unverified<'a> {
     /// Steps 1 to 6 (see [`verify`]), without building the header and payload objects.
-    pub(crate) fn parse(token: &'a [u8]) -> Result<Self, Rejection> {
-        let parts = split(token)?;
+    /// The signature is decoded into `scratch`.
+    pub(crate) fn parse(token: &'a [u8], scratch: &'a mut Scratch) -> Result<Self, Rejection> {
+        let parts = split(token, scratch)?;
         let header = String::from_utf8(parts.header).map_err(|_| malformed(HEADER.utf8))?;
         let [alg, kid, crit, _fault] = scan_segment(&header, &HEADER, &HEADER_MEMBERS)?;
         // TEST-ONLY: compiled in only with the `fault-injection` cargo feature (off by
@@ -285,7 +288,7 @@ impl<'a> Unverified<'a> {
             self.alg,
             self.kid.as_deref(),
             self.signing_input,
-            &self.signature,
+            self.signature,
         )?;
         claims::check_times(self.exp.as_ref(), self.nbf.as_ref(), v)
     }
@@ -315,16 +318,19 @@ fn fault_injection(value: Option<&Value>) {
 /// objects; not for use (the module only ever calls [`verify`]).
 #[doc(hidden)]
 pub fn verify_jws(token: &[u8], keys: &KeySet) -> Result<(Map<String, Value>, Vec<u8>), Rejection> {
-    let parts = split(token)?;
+    let mut scratch = Scratch::default();
+    let parts = split(token, &mut scratch)?;
     let header = parse_header(&parts.header)?;
     let (alg, kid) = check_header(&header)?;
-    check_signature(keys, alg, kid, parts.signing_input, &parts.signature)?;
+    check_signature(keys, alg, kid, parts.signing_input, parts.signature)?;
     Ok((header, parts.payload))
 }
 
 #[cfg(all(test, feature = "fault-injection"))]
 mod fault_injection_tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn token(header: &str) -> String {
         let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
