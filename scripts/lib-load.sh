@@ -28,7 +28,9 @@ load_build() {
         (cd "$ROOT" && cargo build -q --release --locked -p auth-jwt-core -p auth-jwt-integration) \
             || die "build failed"
     else
-        MODULE="$ROOT/target/release/ngx_http_auth_jwt_module.so"
+        # AUTH_JWT_BENCH_MODULE: another build of the module (e.g. one with line tables, for
+        # per-line profiles), loaded into the same vendored nginx.
+        MODULE="${AUTH_JWT_BENCH_MODULE:-$ROOT/target/release/ngx_http_auth_jwt_module.so}"
         [ -f "$MODULE" ] || die "--no-build: $MODULE not found (run once without --no-build)"
         NGINX_BIN="$(head -n1 "$ROOT/target/release/nginx-build-dir" 2>/dev/null)/nginx"
         [ -x "$NGINX_BIN" ] || die "--no-build: vendored nginx not found"

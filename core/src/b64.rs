@@ -54,10 +54,25 @@ pub(crate) fn decode_into(input: &[u8], out: &mut [u8]) -> Option<()> {
     if decoded_len(input.len()) != Some(out.len()) {
         return None;
     }
+    let mut bad = 0u32;
+    // Eight characters at a time (two groups of 24 bits, stored as six bytes), then the last
+    // group of four, then the 2 or 3 characters of a partial group.
+    let octets = input.chunks_exact(8);
+    let input = octets.remainder();
+    let mut sixes = out.chunks_exact_mut(6);
+    for (q, o) in octets.zip(sixes.by_ref()) {
+        if let [a, b, c, d, e, f, g, h] = q {
+            let w1 = at(&T0, *a) | at(&T1, *b) | at(&T2, *c) | at(&T3, *d);
+            let w2 = at(&T0, *e) | at(&T1, *f) | at(&T2, *g) | at(&T3, *h);
+            bad |= w1 | w2;
+            let v = (u64::from(w1) << 24 | u64::from(w2)).to_be_bytes();
+            o.copy_from_slice(&v[2..]);
+        }
+    }
+    let out = sixes.into_remainder();
     let quads = input.chunks_exact(4);
     let rest = quads.remainder();
     let mut outs = out.chunks_exact_mut(3);
-    let mut bad = 0u32;
     for (q, o) in quads.zip(outs.by_ref()) {
         if let ([a, b, c, d], [x, y, z]) = (q, o) {
             let w = at(&T0, *a) | at(&T1, *b) | at(&T2, *c) | at(&T3, *d);

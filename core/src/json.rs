@@ -93,6 +93,9 @@ pub(crate) fn scan_object<const N: usize>(
     text: &str,
     names: &[&str; N],
 ) -> Result<[Option<Value>; N], JsonError> {
+    if let Some(values) = scan_flat(text.as_bytes(), names) {
+        return Ok(values);
+    }
     let fault = Cell::new(None);
     // From text (UTF-8 checked once by the caller): serde_json does not check each string again.
     let mut de = serde_json::Deserializer::from_str(text);
@@ -113,6 +116,119 @@ pub(crate) fn scan_object<const N: usize>(
             source: Some(e),
         }),
     }
+}
+
+/// [`scan_object`]'s fast path for the objects tokens usually carry: one flat object whose
+/// members are strings without escapes or control characters, integers from 0 to 10^18 - 1,
+/// `true`, `false` or `null`, at most [`Names::FEW`] of them. It answers only when the input
+/// is entirely of that form and has no duplicate name (then [`scan_object`]'s checks pass,
+/// with the same values); for anything else (nesting, escapes, other numbers, an error of any
+/// kind) it answers `None` and the full parser decides, so it can never accept what the full
+/// parser refuses nor refuse anything itself.
+fn scan_flat<const N: usize>(b: &[u8], names: &[&str; N]) -> Option<[Option<Value>; N]> {
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+            i = i.wrapping_add(1);
+        }
+        i
+    }
+    /// A string without escapes starting at the quote at `i`: its contents and the index after
+    /// the closing quote. The text is valid UTF-8, so bytes from 0x80 are parts of characters.
+    fn string(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
+        let start = i.checked_add(1)?;
+        let rest = b.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        Some((rest.get(..len)?, start.checked_add(len)?.checked_add(1)?))
+    }
+    let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
+    let mut seen: [&[u8]; Names::FEW] = [&[]; Names::FEW];
+    let mut count = 0usize;
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(b, i.checked_add(1)?);
+    if b.get(i) == Some(&b'}') {
+        i = i.checked_add(1)?;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (name, next) = string(b, i)?;
+            if seen.get(..count)?.contains(&name) {
+                return None;
+            }
+            *seen.get_mut(count)? = name;
+            count = count.checked_add(1)?;
+            i = ws(b, next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = ws(b, i.checked_add(1)?);
+            let (value, next) = match b.get(i)? {
+                b'"' => {
+                    let (v, next) = string(b, i)?;
+                    (Value::String(std::str::from_utf8(v).ok()?.to_owned()), next)
+                }
+                b'0'..=b'9' => {
+                    let digits = b
+                        .get(i..)?
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
+                    let end = i.checked_add(digits)?;
+                    // A leading zero only alone; no fraction or exponent; at most 18 digits.
+                    if digits > 18
+                        || (digits > 1 && b.get(i) == Some(&b'0'))
+                        || matches!(b.get(end), Some(b'.' | b'e' | b'E'))
+                    {
+                        return None;
+                    }
+                    let n = b.get(i..end)?.iter().fold(0u64, |n, c| {
+                        n.wrapping_mul(10)
+                            .wrapping_add(u64::from(c.wrapping_sub(b'0')))
+                    });
+                    (Value::Number(n.into()), end)
+                }
+                b't' if b.get(i..)?.starts_with(b"true") => (Value::Bool(true), i.checked_add(4)?),
+                b'f' if b.get(i..)?.starts_with(b"false") => {
+                    (Value::Bool(false), i.checked_add(5)?)
+                }
+                b'n' if b.get(i..)?.starts_with(b"null") => (Value::Null, i.checked_add(4)?),
+                _ => return None,
+            };
+            // A literal must end where the grammar allows (`truex` is not `true`).
+            if !matches!(
+                b.get(next),
+                Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b'}')
+            ) {
+                return None;
+            }
+            if let Some(slot) = names
+                .iter()
+                .position(|n| n.as_bytes() == name)
+                .and_then(|k| out.get_mut(k))
+            {
+                *slot = Some(value);
+            }
+            i = ws(b, next);
+            match b.get(i)? {
+                b',' => i = ws(b, i.checked_add(1)?),
+                b'}' => {
+                    i = i.checked_add(1)?;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (ws(b, i) == b.len()).then_some(out)
 }
 
 /// [`scan_object`]'s seed for the top level: `Some(values)` for an object, `None` for any other
@@ -587,5 +703,92 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// The fast path answers only for inputs the full parser accepts, with the same values:
+    /// random flat objects, each also mutated (one byte changed, inserted or removed).
+    #[test]
+    fn the_flat_fast_path_agrees_with_the_full_parser() {
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let atoms = [
+            "\"exp\"",
+            "\"nbf\"",
+            "\"alg\"",
+            "\"a\"",
+            "\"k7\"",
+            "\"\"",
+            "\"\u{e9}t\u{e9}\"",
+            "0",
+            "7",
+            "1700000000",
+            "999999999999999999",
+            "1000000000000000000",
+            "01",
+            "-1",
+            "1.5",
+            "1e3",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "{}",
+            "[]",
+            "\"x\\\"y\"",
+            "\"\\u0061\"",
+            " ",
+            "\t",
+            "\n",
+            ",",
+            ":",
+        ];
+        let names = ["exp", "nbf", "alg", "k7", "a"];
+        let mut answered = 0;
+        for _ in 0..20_000 {
+            let members = (next() % 6) as usize;
+            let mut text = String::from("{");
+            for m in 0..members {
+                if m > 0 {
+                    text.push(',');
+                }
+                text.push_str(atoms[(next() % 7) as usize]);
+                text.push(':');
+                text.push_str(atoms[(next() % atoms.len() as u64) as usize]);
+            }
+            text.push('}');
+            let mut variants = vec![text.clone().into_bytes()];
+            let mut b = text.into_bytes();
+            let at = (next() as usize) % b.len();
+            match next() % 3 {
+                0 => b[at] = next() as u8,
+                1 => b.insert(at, next() as u8),
+                _ => {
+                    b.remove(at);
+                }
+            }
+            variants.push(b);
+            for v in variants {
+                let Ok(text) = std::str::from_utf8(&v) else {
+                    continue;
+                };
+                if let Some(fast) = scan_flat(text.as_bytes(), &names) {
+                    answered += 1;
+                    let full = parse_object(&v).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                    for (name, got) in names.iter().zip(&fast) {
+                        assert_eq!(full.get(*name), got.as_ref(), "{name} of {text:?}");
+                    }
+                }
+            }
+        }
+        assert!(
+            answered > 5_000,
+            "the fast path answered only {answered} times"
+        );
     }
 }

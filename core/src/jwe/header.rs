@@ -64,9 +64,8 @@ pub(super) fn split(token: &[u8]) -> Result<Parts<'_>, Rejection> {
     if protected.is_empty() {
         return Err(malformed("token header segment is empty"));
     }
-    let decode = |seg: &[u8], detail: &'static str| {
-        crate::b64::decode(seg).ok_or(malformed(detail))
-    };
+    let decode =
+        |seg: &[u8], detail: &'static str| crate::b64::decode(seg).ok_or(malformed(detail));
     Ok(Parts {
         protected,
         header: decode(protected, "header is not valid base64url")?,
