@@ -161,15 +161,30 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A SHA-2 digest, on the stack.
+struct Digest([u8; 64], usize);
+
+impl std::ops::Deref for Digest {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.get(..self.1).unwrap_or_default()
+    }
+}
+
 /// SHA-256/384/512 of `input` through OpenSSL's low-level functions (no EVP fetch).
-fn sha2(md: MessageDigest, input: &[u8]) -> Vec<u8> {
+fn sha2(md: MessageDigest, input: &[u8]) -> Digest {
     // The incremental SHA*_Init/Update/Final: OpenSSL 3's one-shot SHA256() fetches the
     // algorithm on every call, which costs more than hashing a token.
     macro_rules! run {
         ($h:ty) => {{
             let mut h = <$h>::new();
             h.update(input);
-            h.finish().to_vec()
+            let d = h.finish();
+            let mut out = [0; 64];
+            if let Some(o) = out.get_mut(..d.len()) {
+                o.copy_from_slice(&d);
+            }
+            Digest(out, d.len())
         }};
     }
     if md == MessageDigest::sha384() {
