@@ -171,7 +171,15 @@ stop_nginx() {
 
 # The running nginx's workers (not those of an old generation shutting down after a reload).
 worker_pids() { pgrep -P "$master" -fx "nginx: worker process" || true; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_kb PIDS: the resident memory of the processes (a comma-separated list), summed.
+rss_kb() {
+    local p t=0 k
+    for p in ${1//,/ }; do
+        k=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        t=$((t + ${k:-0}))
+    done
+    echo "$t"
+}
 
 # ---------------------------------------------------------------- wrk
 
