@@ -141,10 +141,7 @@ fn check(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Check {
     };
     st.busy = false;
     match outcome {
-        Ok(verdict) => {
-            st.verdict = Some(verdict);
-            Check::Made
-        }
+        Ok(()) => Check::Made,
         Err(NoVerdict::NotNow) => Check::Unavailable,
         Err(NoVerdict::Pending) => Check::Pending,
         Err(NoVerdict::Oom) => Check::Failed(NGX_ERROR as ngx_int_t),
@@ -167,17 +164,25 @@ pub fn check_for_variable(r: &mut ngx_http_request_t, lc: &LocConf) {
     }
 }
 
-/// The check behind [`check`]: the token, the keys, the verification.
+/// Records the request's verdict in its state (built in place there: a verdict with its token
+/// is large enough that each move costs).
+fn set_verdict(r: &mut ngx_http_request_t, verdict: Verdict) -> Result<(), NoVerdict> {
+    state::current_mut(r).ok_or(NoVerdict::Oom)?.verdict = Some(verdict);
+    Ok(())
+}
+
+/// The check behind [`check`]: the token, the keys, the verification; the verdict is recorded
+/// in the request's state.
 fn verify_request(
     r: &mut ngx_http_request_t,
     lc: &LocConf,
     phase: Phase,
-) -> Result<Verdict, NoVerdict> {
+) -> Result<(), NoVerdict> {
     let token = read_token(r, lc)?;
     let now = ngx_time() as i64;
     let found = match find_keys(r, lc, token.is_empty(), phase, now)? {
         Ok(found) => found,
-        Err(line) => return Ok(failure(r, &line)),
+        Err(line) => return set_verdict(r, failure(r, &line)),
     };
     let ty = lc.ty.unwrap_or(TokenType::Signed);
     let fixed = match ty {
@@ -188,10 +193,11 @@ fn verify_request(
     // match no location): fail closed.
     let keys = found.set.as_deref().or(fixed);
     if keys.is_none() && !(token.is_empty() && lc.key_requests.is_some()) {
-        return Ok(failure(
+        let v = failure(
             r,
             "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
-        ));
+        );
+        return set_verdict(r, v);
     }
     let validation = Validation {
         now,
@@ -200,7 +206,10 @@ fn verify_request(
     let (result, cache) = match (token.get(r), keys) {
         ([], _) => (Err(missing(lc)), CacheUse::None),
         // Not reached: a token without keys was refused above.
-        (_, None) => return Ok(failure(r, "auth_jwt: no keys (error)")),
+        (_, None) => {
+            let v = failure(r, "auth_jwt: no keys (error)");
+            return set_verdict(r, v);
+        }
         (t, Some(keys)) => match (ty, lc.cache) {
             (TokenType::Signed, Some(Some(c))) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
@@ -222,7 +231,10 @@ fn verify_request(
             }
             match keyrequest::refresh(r, lc, names, now) {
                 Some(Keys::Pending) => return Err(NoVerdict::Pending),
-                Some(Keys::Failed(e)) => return Ok(key_request_failure(r, &e)),
+                Some(Keys::Failed(e)) => {
+                    let v = key_request_failure(r, &e);
+                    return set_verdict(r, v);
+                }
                 Some(Keys::Ready {
                     warning: Some(w), ..
                 }) => key_request_warning(r, &w),
@@ -231,44 +243,53 @@ fn verify_request(
         }
     }
     // Revocation lists, after the signature and the time claims (on cache hits too).
-    let result = match result {
-        Ok(token) if lc.has_revocation_lists() => {
-            match revocation::check(r, lc, &token, phase == Phase::Access) {
-                Revocation::Clear => Ok(token),
+    if let Ok(token) = &result {
+        if lc.has_revocation_lists() {
+            match revocation::check(r, lc, token, phase == Phase::Access) {
+                Revocation::Clear => {}
                 Revocation::Revoked(line) => {
                     log_request(r, NGX_LOG_INFO, &line);
-                    return Ok(Verdict {
-                        status: Status::Revoked,
-                        cache,
-                        token: None,
-                    });
+                    return set_verdict(
+                        r,
+                        Verdict {
+                            status: Status::Revoked,
+                            cache,
+                            token: None,
+                        },
+                    );
                 }
                 Revocation::Pending => return Err(NoVerdict::Pending),
                 Revocation::NotNow => return Err(NoVerdict::NotNow),
-                Revocation::Failed(line) => return Ok(failure(r, &line)),
+                Revocation::Failed(line) => {
+                    let v = failure(r, &line);
+                    return set_verdict(r, v);
+                }
             }
         }
-        other => other,
-    };
-    Ok(match result {
-        Ok(token) => Verdict {
-            status: Status::Valid,
-            cache,
-            token: Some(token),
-        },
+    }
+    let st = state::current_mut(r).ok_or(NoVerdict::Oom)?;
+    match result {
+        Ok(token) => {
+            st.verdict = Some(Verdict {
+                status: Status::Valid,
+                cache,
+                token: Some(token),
+            });
+        }
         Err(rej) => {
+            st.verdict = Some(Verdict {
+                status: rej.status,
+                cache,
+                token: None,
+            });
             log_request(
                 r,
                 NGX_LOG_INFO,
                 &format!("auth_jwt: {} ({})", rej.detail, rej.status.as_str()),
             );
-            Verdict {
-                status: rej.status,
-                cache,
-                token: None,
-            }
         }
-    })
+    }
+    Ok(())
 }
 
 /// The request's token, read once per request (a key subrequest may change the variable it

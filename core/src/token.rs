@@ -19,8 +19,10 @@ pub struct Token {
     /// decoded from it on demand.
     raw: Vec<u8>,
     header_text: OnceCell<String>,
-    header: OnceCell<Map<String, Value>>,
-    claims: OnceCell<Map<String, Value>>,
+    // Boxed: built only when a variable asks, and a token moves (into the request's state)
+    // more cheaply without two maps inline.
+    header: OnceCell<Box<Map<String, Value>>>,
+    claims: OnceCell<Box<Map<String, Value>>>,
     payload: OnceCell<String>,
     alg: OnceCell<&'static str>,
 }
@@ -48,8 +50,8 @@ impl Token {
         Token {
             raw: Vec::new(),
             header_text: OnceCell::new(),
-            header: OnceCell::from(header),
-            claims: OnceCell::from(claims),
+            header: OnceCell::from(Box::new(header)),
+            claims: OnceCell::from(Box::new(claims)),
             payload: OnceCell::from(payload),
             alg: OnceCell::from(alg),
         }
@@ -104,14 +106,16 @@ impl Token {
 
     /// The JOSE header (for an encrypted JWT, the JWE protected header).
     pub fn header(&self) -> &Map<String, Value> {
-        self.header
-            .get_or_init(|| json::parse_object(self.header_text().as_bytes()).unwrap_or_default())
+        self.header.get_or_init(|| {
+            Box::new(json::parse_object(self.header_text().as_bytes()).unwrap_or_default())
+        })
     }
 
     /// The claims (payload object).
     pub fn claims(&self) -> &Map<String, Value> {
-        self.claims
-            .get_or_init(|| json::parse_object(self.payload().as_bytes()).unwrap_or_default())
+        self.claims.get_or_init(|| {
+            Box::new(json::parse_object(self.payload().as_bytes()).unwrap_or_default())
+        })
     }
 
     /// The decoded payload JSON text exactly as sent (not re-serialised).
