@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use auth_jwt_core::{
-    bearer_token, is_truthy, verify, verify_cached, verify_typed, www_authenticate, CacheUse,
+    bearer_token, is_truthy, verify, verify_cached_with, verify_typed, www_authenticate, CacheUse,
     KeySet, Rejection, Status, TokenType, Validation,
 };
 use ngx::ffi::{
@@ -173,11 +173,7 @@ fn set_verdict(r: &mut ngx_http_request_t, verdict: Verdict) -> Result<(), NoVer
 
 /// The check behind [`check`]: the token, the keys, the verification; the verdict is recorded
 /// in the request's state.
-fn verify_request(
-    r: &mut ngx_http_request_t,
-    lc: &LocConf,
-    phase: Phase,
-) -> Result<(), NoVerdict> {
+fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Result<(), NoVerdict> {
     let token = read_token(r, lc)?;
     let now = ngx_time() as i64;
     let found = match find_keys(r, lc, token.is_empty(), phase, now)? {
@@ -203,8 +199,9 @@ fn verify_request(
         now,
         leeway: lc.leeway,
     };
-    let (result, cache) = match (token.get(r), keys) {
-        ([], _) => (Err(missing(lc)), CacheUse::None),
+    let mut cache = CacheUse::None;
+    let result = match (token.get(r), keys) {
+        ([], _) => Err(missing(lc)),
         // Not reached: a token without keys was refused above.
         (_, None) => {
             let v = failure(r, "auth_jwt: no keys (error)");
@@ -214,11 +211,12 @@ fn verify_request(
             (TokenType::Signed, Some(Some(c))) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
                 let zone = unsafe { c.zone.as_ref() };
-                verify_cached(t, keys, &validation, &VerdictZone { zone }, c.max_age)
+                let zone = &VerdictZone { zone };
+                verify_cached_with(t, keys, &validation, zone, c.max_age, &mut cache)
             }
-            (TokenType::Signed, _) => (verify(t, keys, &validation), CacheUse::None),
+            (TokenType::Signed, _) => verify(t, keys, &validation),
             // Decryption yields the claims: there is no verdict to cache.
-            (_, _) => (verify_typed(t, keys, &validation, ty), CacheUse::None),
+            (_, _) => verify_typed(t, keys, &validation, ty),
         },
     };
 

@@ -59,24 +59,36 @@ pub fn verify_cached(
     max_age: i64,
 ) -> (Result<Token, Rejection>, CacheUse) {
     let mut used = CacheUse::None;
-    let result = (|| {
-        // A stored verdict covers these exact bytes with this key set: everything but the
-        // time claims was checked when it was stored, and they were stored with it, so the
-        // token is not even decoded.
-        let entry = if !token.is_empty() && token.len() <= MAX_TOKEN_LEN {
-            let key = entry_key(keys, token);
-            if let Some(times) = cache.lookup(&key, v.now) {
-                used = CacheUse::Hit;
-                times.check(v)?;
-                return Ok(Token::cached(token));
-            }
-            Some(key)
-        } else {
-            None
-        };
-        verify_and_store(token, entry, keys, v, cache, max_age, &mut used)
-    })();
+    let result = verify_cached_with(token, keys, v, cache, max_age, &mut used);
     (result, used)
+}
+
+/// [`verify_cached`] that reports how the cache was used in `used` (the caller builds the
+/// result in place: a token is large enough that each move costs).
+pub fn verify_cached_with(
+    token: &[u8],
+    keys: &KeySet,
+    v: &Validation,
+    cache: &dyn VerdictCache,
+    max_age: i64,
+    used: &mut CacheUse,
+) -> Result<Token, Rejection> {
+    *used = CacheUse::None;
+    // A stored verdict covers these exact bytes with this key set: everything but the time
+    // claims was checked when it was stored, and they were stored with it, so the token is
+    // not even decoded.
+    let entry = if !token.is_empty() && token.len() <= MAX_TOKEN_LEN {
+        let key = entry_key(keys, token);
+        if let Some(times) = cache.lookup(&key, v.now) {
+            *used = CacheUse::Hit;
+            times.check(v)?;
+            return Ok(Token::cached(token));
+        }
+        Some(key)
+    } else {
+        None
+    };
+    verify_and_store(token, entry, keys, v, cache, max_age, used)
 }
 
 /// A miss: the full check, and the verdict stored if the token passed (kept out of the hit

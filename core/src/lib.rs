@@ -56,7 +56,9 @@ mod util;
 #[cfg(test)]
 mod cookbook_tests;
 
-pub use cache::{verify_cached, CacheUse, NumericDate, TimeClaims, VerdictCache};
+pub use cache::{
+    verify_cached, verify_cached_with, CacheUse, NumericDate, TimeClaims, VerdictCache,
+};
 pub use claims::Validation;
 pub use error::{Rejection, Status};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
