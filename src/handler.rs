@@ -124,6 +124,7 @@ enum NoVerdict {
 /// Makes the request's verdict for `lc` if it has none: finds the token (once per request),
 /// the keys, and verifies. A refused token gets one `info` line; a check that cannot be made
 /// (no keys, a key source failing) gets an `error` line and the verdict `error` (500).
+#[inline(always)]
 fn check(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Check {
     let Some(st) = state::for_conf(r, lc) else {
         return Check::Failed(NGX_ERROR as ngx_int_t);
@@ -173,6 +174,7 @@ fn set_verdict(r: &mut ngx_http_request_t, verdict: Verdict) -> Result<(), NoVer
 
 /// The check behind [`check`]: the token, the keys, the verification; the verdict is recorded
 /// in the request's state.
+#[inline(always)]
 fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Result<(), NoVerdict> {
     let token = read_token(r, lc)?;
     let now = ngx_time() as i64;
@@ -292,6 +294,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
 
 /// The request's token, read once per request (a key subrequest may change the variable it
 /// comes from) and kept in its state.
+#[inline(always)]
 fn read_token(r: &mut ngx_http_request_t, lc: &LocConf) -> Result<RequestBytes, NoVerdict> {
     if let Some(token) = state::current_mut(r).and_then(|s| s.token) {
         return Ok(token);
@@ -330,6 +333,7 @@ struct FoundKeys {
 
 /// Finds the keys for this request. The inner `Err` is the `error` line of a key source
 /// that cannot be used (the verdict is then `error`).
+#[inline(always)]
 fn find_keys(
     r: &mut ngx_http_request_t,
     lc: &LocConf,
