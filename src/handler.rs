@@ -243,9 +243,11 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
         }
     }
     // Revocation lists, after the signature and the time claims (on cache hits too).
-    if let Ok(token) = &result {
+    if let Ok(t) = &result {
         if lc.has_revocation_lists() {
-            match revocation::check(r, lc, token, phase == Phase::Access) {
+            // A token answered from the cache is handed its bytes only when they are read.
+            t.provide_raw(token.get(r));
+            match revocation::check(r, lc, t, phase == Phase::Access) {
                 Revocation::Clear => {}
                 Revocation::Revoked(line) => {
                     log_request(r, NGX_LOG_INFO, &line);

@@ -151,9 +151,15 @@ fn verdict<'a>(r: &mut ngx_http_request_t) -> Option<&'a Verdict> {
     request_state(r).and_then(|s| s.verdict.as_ref())
 }
 
-/// The verified token (see [`request_state`]).
+/// The verified token (see [`request_state`]). A token answered from the verified-token cache
+/// gets the request's token bytes here, when a variable first reads it.
 fn token<'a>(r: &mut ngx_http_request_t) -> Option<&'a auth_jwt_core::Token> {
-    verdict(r).and_then(|v| v.token.as_ref())
+    let st = request_state(r)?;
+    let token = st.verdict.as_ref()?.token.as_ref()?;
+    if let Some(bytes) = st.token {
+        token.provide_raw(bytes.get(r));
+    }
+    Some(token)
 }
 
 unsafe extern "C" fn ngx_http_auth_jwt_status_variable(

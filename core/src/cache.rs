@@ -60,11 +60,16 @@ pub fn verify_cached(
 ) -> (Result<Token, Rejection>, CacheUse) {
     let mut used = CacheUse::None;
     let result = verify_cached_with(token, keys, v, cache, max_age, &mut used);
+    if let Ok(t) = &result {
+        t.provide_raw(token);
+    }
     (result, used)
 }
 
 /// [`verify_cached`] that reports how the cache was used in `used` (the caller builds the
-/// result in place: a token is large enough that each move costs).
+/// result in place: a token is large enough that each move costs). A token answered from the
+/// cache does not copy `token`: call [`Token::provide_raw`] with it before reading its header
+/// or claims.
 pub fn verify_cached_with(
     token: &[u8],
     keys: &KeySet,
@@ -82,7 +87,7 @@ pub fn verify_cached_with(
         if let Some(times) = cache.lookup(&key, v.now) {
             *used = CacheUse::Hit;
             times.check(v)?;
-            return Ok(Token::cached(token));
+            return Ok(Token::cached_unfilled());
         }
         Some(key)
     } else {

@@ -17,7 +17,7 @@ use crate::json;
 pub struct Token {
     /// The compact token answered from the cache (empty otherwise): the texts below are
     /// decoded from it on demand.
-    raw: Vec<u8>,
+    raw: OnceCell<Vec<u8>>,
     header_text: OnceCell<String>,
     // Boxed: built only when a variable asks, and a token moves (into the request's state)
     // more cheaply without two maps inline.
@@ -48,7 +48,7 @@ impl Token {
         alg: &'static str,
     ) -> Self {
         Token {
-            raw: Vec::new(),
+            raw: OnceCell::new(),
             header_text: OnceCell::new(),
             header: OnceCell::from(Box::new(header)),
             claims: OnceCell::from(Box::new(claims)),
@@ -60,7 +60,7 @@ impl Token {
     /// A token whose header and payload texts already passed every check: parsed on demand.
     pub(crate) fn unparsed(header_text: String, payload: String, alg: &'static str) -> Self {
         Token {
-            raw: Vec::new(),
+            raw: OnceCell::new(),
             header_text: OnceCell::from(header_text),
             header: OnceCell::new(),
             claims: OnceCell::new(),
@@ -69,15 +69,27 @@ impl Token {
         }
     }
 
-    /// A token known to be valid from its verdict in the cache, decoded on demand.
-    pub(crate) fn cached(token: &[u8]) -> Self {
+    /// A token known to be valid from its verdict in the cache, decoded on demand, without its
+    /// bytes yet: the caller, which keeps them, hands them over
+    /// with [`Token::provide_raw`] before the header or claims are read, so a cache hit whose
+    /// claims nobody reads copies nothing.
+    pub(crate) fn cached_unfilled() -> Self {
         Token {
-            raw: token.to_vec(),
+            raw: OnceCell::new(),
             header_text: OnceCell::new(),
             header: OnceCell::new(),
             claims: OnceCell::new(),
             payload: OnceCell::new(),
             alg: OnceCell::new(),
+        }
+    }
+
+    /// Hands a token answered from the cache ([`crate::verify_cached_with`]) the bytes it was
+    /// answered for; they are copied on the first call, and never for a token that was
+    /// decoded when it was verified. Must be the same bytes that were verified.
+    pub fn provide_raw(&self, token: &[u8]) {
+        if self.header_text.get().is_none() && self.payload.get().is_none() {
+            self.raw.get_or_init(|| token.to_vec());
         }
     }
 
@@ -93,6 +105,9 @@ impl Token {
     /// for bytes whose verdict was stored).
     fn decode_raw(&self, index: usize) -> String {
         self.raw
+            .get()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .split(|&b| b == b'.')
             .nth(index)
             .and_then(crate::b64::decode)
