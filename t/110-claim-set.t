@@ -63,8 +63,8 @@ roles=[]
     auth_jwt_claim_set jwt_roles realm_access roles;
 --- config
 --- must_die
---- error_log
-auth_jwt_claim_set: the first parameter must be a variable
+--- error_log eval
+qr/\[emerg\] .*auth_jwt_claim_set: the first parameter must be a variable, e\.g\. \$jwt_roles in /
 
 
 
@@ -72,5 +72,5 @@ auth_jwt_claim_set: the first parameter must be a variable
 --- config
     auth_jwt_claim_set $jwt_roles realm_access roles;
 --- must_die
---- error_log
-"auth_jwt_claim_set" directive is not allowed here
+--- error_log eval
+qr/\[emerg\] .*"auth_jwt_claim_set" directive is not allowed here in /

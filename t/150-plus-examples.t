@@ -7,7 +7,8 @@
 # Each block names its example. The example's own directives are kept as written; what had to
 # change is marked "# test:" (local key files instead of conf/..., a unix-socket server standing
 # in for the upstream api_server / my_backend and for idp.example.com, cache paths under the
-# server root, proxy_set_header lines that let the backend show who was let in). Where an
+# server root, named *_cache so that every block starts with an empty cache under either
+# runner, proxy_set_header lines that let the backend show who was let in). Where an
 # example differs from this module on purpose, the block checks this module's behaviour and
 # says why (see "Migrating from NGINX Plus" in docs/migrating.md).
 #
@@ -183,7 +184,7 @@ main::files("keys.json=jwks.json", "key.jwk=rsa2.jwk", "index.html")
 
 === TEST 5: [ref] auth_jwt_key_request: keys from a subrequest, cached with proxy_cache
 --- http_config
-    proxy_cache_path $TEST_NGINX_SERVER_ROOT/cache levels=1 keys_zone=foo:10m;   # test: /data/nginx/cache
+    proxy_cache_path $TEST_NGINX_SERVER_ROOT/foo_cache levels=1 keys_zone=foo:10m;   # test: /data/nginx/cache
 --- config
     location / {
         auth_jwt             "closed site";
@@ -450,7 +451,7 @@ qr/\[emerg\] .*auth_jwt_key_file: ".*key\.jwk": JWK #1: HMAC key of 12 bytes is 
 
 === TEST 14: [guide] Getting JWKs from Subrequest: the full example (auth_jwt_key_cache, proxy_cache)
 --- http_config
-    proxy_cache_path $TEST_NGINX_SERVER_ROOT/cache/jwk levels=1 keys_zone=jwk:1m max_size=10m;   # test: /var/cache/nginx/jwk
+    proxy_cache_path $TEST_NGINX_SERVER_ROOT/jwk_cache levels=1 keys_zone=jwk:1m max_size=10m;   # test: /var/cache/nginx/jwk
 
     upstream my_backend {                                 # test: the backend and the IdP
         server unix:$TEST_NGINX_SERVER_ROOT/api.sock;
