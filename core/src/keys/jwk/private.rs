@@ -11,6 +11,51 @@ use crate::alg::Curve;
 use crate::key::Secret;
 use crate::keys::error::KeyError;
 
+/// Whether the CRT members of an RSA private key fit its public key and `d`: n = p·q, dp and
+/// dq are d mod (p−1) and d mod (q−1), e·dp ≡ 1 mod (p−1) and e·dq ≡ 1 mod (q−1) (so e·d ≡ 1
+/// mod lcm(p−1, q−1)), and qi·q ≡ 1 mod p. These are the consistency checks of OpenSSL's
+/// `RSA_check_key` without its primality tests of p and q, which cost a 4096-bit key most of a
+/// second at every configuration load; members that fit are what decryption relies on (a
+/// mismatched dp, dq or qi would make CRT decryption give wrong results).
+#[allow(clippy::too_many_arguments)]
+fn crt_consistent(
+    n: &BigNum,
+    e: &BigNum,
+    d: &BigNum,
+    p: &BigNum,
+    q: &BigNum,
+    dp: &BigNum,
+    dq: &BigNum,
+    qi: &BigNum,
+) -> Result<bool, openssl::error::ErrorStack> {
+    let mut ctx = BigNumContext::new()?;
+    let one = BigNum::from_u32(1)?;
+    if p <= &one || q <= &one || p == q {
+        return Ok(false);
+    }
+    let mut r = BigNum::new()?;
+    r.checked_mul(p, q, &mut ctx)?;
+    if &r != n {
+        return Ok(false);
+    }
+    let mut p1 = BigNum::new()?;
+    p1.checked_sub(p, &one)?;
+    let mut q1 = BigNum::new()?;
+    q1.checked_sub(q, &one)?;
+    for (dx, x1) in [(dp, &p1), (dq, &q1)] {
+        r.nnmod(d, x1, &mut ctx)?;
+        if &r != dx {
+            return Ok(false);
+        }
+        r.mod_mul(e, dx, x1, &mut ctx)?;
+        if r != one {
+            return Ok(false);
+        }
+    }
+    r.mod_mul(qi, q, p, &mut ctx)?;
+    Ok(r == one)
+}
+
 /// RSA private members of a JWK (`d`, and either all or none of `p`, `q`, `dp`, `dq`, `qi`).
 pub(super) fn rsa_private(
     obj: &Map<String, Value>,
@@ -49,23 +94,13 @@ pub(super) fn rsa_private(
             .map_err(ssl)?
             .build()
     } else if present == CRT.len() {
-        let private = Rsa::from_private_components(
-            modulus,
-            exponent,
-            d,
-            bn("p")?,
-            bn("q")?,
-            bn("dp")?,
-            bn("dq")?,
-            bn("qi")?,
-        )
-        .map_err(ssl)?;
-        if !private.check_key().unwrap_or(false) {
+        let (p, q, dp, dq, qi) = (bn("p")?, bn("q")?, bn("dp")?, bn("dq")?, bn("qi")?);
+        if !crt_consistent(&modulus, &exponent, &d, &p, &q, &dp, &dq, &qi).unwrap_or(false) {
             return Err(err(
                 "RSA private key members do not match the public key".to_owned()
             ));
         }
-        private
+        Rsa::from_private_components(modulus, exponent, d, p, q, dp, dq, qi).map_err(ssl)?
     } else {
         return Err(err(
             "RSA private key has some but not all of p, q, dp, dq, qi".to_owned(),
@@ -123,4 +158,37 @@ pub(super) fn x25519_private(
         return Err(err("X25519 private key d does not match x"));
     }
     Ok(Secret::X25519(private))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crt_members_must_fit_the_key() {
+        let k = Rsa::generate(2048).unwrap();
+        let own = |b: Option<&openssl::bn::BigNumRef>| b.unwrap().to_owned().unwrap();
+        let (n, e, d) = (own(Some(k.n())), own(Some(k.e())), own(Some(k.d())));
+        let (p, q) = (own(k.p()), own(k.q()));
+        let (dp, dq, qi) = (own(k.dmp1()), own(k.dmq1()), own(k.iqmp()));
+        let ok = |m: [&BigNum; 8]| crt_consistent(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]);
+        assert!(ok([&n, &e, &d, &p, &q, &dp, &dq, &qi]).unwrap());
+        let one = BigNum::from_u32(1).unwrap();
+        let plus_one = |b: &BigNum| {
+            let mut r = BigNum::new().unwrap();
+            r.checked_add(b, &one).unwrap();
+            r
+        };
+        // Each member off by one, p and q swapped (qi then no longer fits), p = q.
+        for i in 2..8 {
+            let mut m = [&n, &e, &d, &p, &q, &dp, &dq, &qi];
+            let bad = plus_one(m[i]);
+            m[i] = &bad;
+            assert!(!ok(m).unwrap(), "member {i} off by one accepted");
+        }
+        assert!(!ok([&n, &e, &d, &q, &p, &dq, &dp, &qi]).unwrap());
+        assert!(!ok([&n, &e, &d, &p, &p, &dp, &dp, &qi]).unwrap());
+        let bad_n = plus_one(&n);
+        assert!(!ok([&bad_n, &e, &d, &p, &q, &dp, &dq, &qi]).unwrap());
+    }
 }
