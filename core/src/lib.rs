@@ -55,7 +55,7 @@ mod util;
 #[cfg(test)]
 mod cookbook_tests;
 
-pub use cache::{verify_cached, CacheUse, NumericDate, TimeClaims, VerdictCache};
+pub use cache::{verify_cached, CacheUse, Lookup, NumericDate, TimeClaims, VerdictCache};
 pub use claims::Validation;
 pub use error::{Rejection, Status};
 pub use jwe::{decrypt, verify_typed, Decrypted, TokenType};
