@@ -34,7 +34,7 @@
 //! signature, as for a miss). A hit writes nothing shared but its slot's last-used stamp, and
 //! that only when the stamp (coarse: seconds) changes, so a hot entry dirties its set's head
 //! at most once a second; there is no table-wide lock and no table-wide counter (each worker
-//! counts in its own cell, a cache line of its own).
+//! counts in its own cell, a cache line of its own, with a plain load and store).
 //!
 //! # Writers lock one set
 //!
@@ -182,10 +182,33 @@ fn slots(set: &Set) -> impl Iterator<Item = &Line> {
         .filter_map(|c| <&Line>::try_from(c).ok())
 }
 
-/// Way `w`'s tag in the tag words.
+/// Slot `w` of a set.
 #[inline]
-fn tag_of(tags: u128, w: usize) -> u16 {
-    tags.checked_shr((w as u32).wrapping_mul(16)).unwrap_or(0) as u16
+fn slot(set: &Set, w: usize) -> Option<&Line> {
+    let start = w.wrapping_mul(SLOT_WORDS).wrapping_add(LINE);
+    set.get(start..start.wrapping_add(SLOT_WORDS))?
+        .try_into()
+        .ok()
+}
+
+/// The ways whose tag (in the tag words `t0`, `t1`) may be `tag`: a bit per way, never missing
+/// one, sometimes (after a match) one too many; the key decides.
+#[inline]
+fn candidates(t0: u64, t1: u64, tag: u16) -> u32 {
+    const ONES: u64 = 0x0001_0001_0001_0001;
+    const HIGHS: u64 = 0x8000_8000_8000_8000;
+    let spread = ONES.wrapping_mul(u64::from(tag));
+    // The 16-bit lanes equal to `tag` have their high bit set (the classic zero-lane test).
+    let lanes = |t: u64| {
+        let x = t ^ spread;
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    // The high bit of each lane, gathered into 4 bits: the products of the bits (at 15, 31, 47,
+    // 63, shifted to 0, 16, 32, 48) by the multiplier's (0, 15, 30, 45) all land on distinct
+    // bits, no carries, and bits 45 to 48 are lanes 0 to 3.
+    const GATHER: u64 = 1 | 1 << 15 | 1 << 30 | 1 << 45;
+    let gather = |m: u64| ((m >> 15).wrapping_mul(GATHER) >> 45) as u32 & 0xf;
+    gather(lanes(t0)) | gather(lanes(t1)) << 4
 }
 
 fn load(word: Option<&AtomicU64>) -> u64 {
@@ -242,17 +265,23 @@ impl<'a> Table<'a> {
         (self.count.get() as usize).saturating_mul(WAYS)
     }
 
-    /// The set of a key whose first word is `k0`.
+    /// The set of a key whose first word is `k0` (uniform: `k0` is part of a SHA-256 digest).
     #[inline]
     fn set(&self, k0: u64) -> Option<&'a Set> {
-        let start = ((k0 % self.count) as usize).checked_mul(SET_WORDS)?;
+        // k0 * sets / 2^64: a multiplication where `k0 % sets` would divide.
+        let index = (u128::from(k0).wrapping_mul(u128::from(self.count.get())) >> 64) as usize;
+        let start = index.checked_mul(SET_WORDS)?;
         self.sets
             .get(start..start.checked_add(SET_WORDS)?)?
             .try_into()
             .ok()
     }
 
-    /// Adds one to counter `which` of cell `cell`.
+    /// Adds one to counter `which` of cell `cell`: a load and a store, not an atomic
+    /// read-modify-write (a locked instruction would cost a hit more than the rest of the
+    /// lookup). A cell has one writer, its worker; two processes share one only while old and
+    /// new workers overlap after a reload, or with more than [`CELLS`] workers, and then an
+    /// increment can be lost: the counters are statistics.
     #[inline]
     fn count(&self, cell: usize, which: usize) {
         let word = (cell % CELLS)
@@ -260,7 +289,7 @@ impl<'a> Table<'a> {
             .and_then(|c| c.checked_add(which))
             .and_then(|i| self.cells.get(i));
         if let Some(w) = word {
-            w.fetch_add(1, Ordering::Relaxed);
+            w.store(w.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }
 
@@ -279,14 +308,15 @@ impl<'a> Table<'a> {
         for _ in 0..RETRIES {
             let before = lock.load(Ordering::Acquire);
             if before & 1 == 0 {
-                let tags = u128::from(t0.load(Ordering::Relaxed))
-                    | u128::from(t1.load(Ordering::Relaxed)) << 64;
+                let mut ways =
+                    candidates(t0.load(Ordering::Relaxed), t1.load(Ordering::Relaxed), tag);
                 let mut found = None;
-                for (w, s) in slots(set).enumerate() {
-                    if tag_of(tags, w) != tag {
-                        continue;
-                    }
-                    let [a, b, c, d, expires, x, y, z] = s;
+                while ways != 0 {
+                    let w = ways.trailing_zeros() as usize;
+                    ways &= ways.wrapping_sub(1);
+                    let Some([a, b, c, d, expires, x, y, z]) = slot(set, w) else {
+                        break;
+                    };
                     if a.load(Ordering::Relaxed) == k[0]
                         && b.load(Ordering::Relaxed) == k[1]
                         && c.load(Ordering::Relaxed) == k[2]
@@ -377,10 +407,9 @@ impl<'a> Table<'a> {
             }
         }
         let stamp = now as u32;
-        let tags =
-            u128::from(t0.load(Ordering::Relaxed)) | u128::from(t1.load(Ordering::Relaxed)) << 64;
+        let ways = candidates(t0.load(Ordering::Relaxed), t1.load(Ordering::Relaxed), tag);
         let same = slots(set).enumerate().position(|(w, s)| {
-            tag_of(tags, w) == tag && s.iter().zip(k).all(|(a, b)| a.load(Ordering::Relaxed) == b)
+            ways & (1 << w) != 0 && s.iter().zip(k).all(|(a, b)| a.load(Ordering::Relaxed) == b)
         });
         let free = || slots(set).position(|s| (s[K_EXPIRES].load(Ordering::Relaxed) as i64) <= now);
         let lru = || {
@@ -389,7 +418,7 @@ impl<'a> Table<'a> {
             (1..WAYS).fold(0, |best, w| if age(w) > age(best) { w } else { best })
         };
         let victim = same.or_else(free).unwrap_or_else(lru);
-        if let Some(s) = slots(set).nth(victim) {
+        if let Some(s) = slot(set, victim) {
             for (word, value) in s.iter().zip(k) {
                 word.store(value, Ordering::Relaxed);
             }
@@ -520,10 +549,12 @@ mod tests {
     }
     const ME: Me = Me { pid: 7, dead: None };
 
-    /// A key in set `set` (of a table with `sets` sets), distinguished by `n`.
-    fn key_in(set: u64, n: u64) -> [u8; 32] {
+    /// A key in set `set` of a table with `sets` sets, distinguished by `n`.
+    fn key_in(sets: u64, set: u64, n: u64) -> [u8; 32] {
         let mut k = [0u8; 32];
-        k[..8].copy_from_slice(&set.to_le_bytes());
+        // The smallest first word that scales to `set`.
+        let k0 = (u128::from(set) << 64).div_ceil(u128::from(sets)) as u64;
+        k[..8].copy_from_slice(&k0.to_le_bytes());
         k[8..16].copy_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
         k[16..24].copy_from_slice(&n.to_le_bytes());
         k[24..].copy_from_slice(&(!n).to_le_bytes());
@@ -555,11 +586,39 @@ mod tests {
     }
 
     #[test]
+    fn candidates_never_miss_a_tag() {
+        let mut s = 1u64;
+        for _ in 0..20_000 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Few distinct tag values, so that equal lanes are frequent.
+            let lanes: Vec<u16> = (0..8)
+                .map(|i| ((s >> (i * 7)) & 3) as u16 * 0x4001)
+                .collect();
+            let word = |l: &[u16]| l.iter().rev().fold(0u64, |a, &t| a << 16 | u64::from(t));
+            let (t0, t1) = (word(&lanes[..4]), word(&lanes[4..]));
+            for tag in [0u16, 0x4001, 0x8002, 0xc003, 1, 0xffff] {
+                let m = candidates(t0, t1, tag);
+                for (w, &l) in lanes.iter().enumerate() {
+                    if l == tag {
+                        assert!(m & (1 << w) != 0, "{lanes:x?} {tag:x}");
+                    }
+                }
+                assert!(m < 256);
+                if !lanes.contains(&tag) {
+                    assert_eq!(m, 0, "{lanes:x?} {tag:x}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn hit_miss_and_expiry() {
         let r = region(4);
         let t = Table::format(&r).unwrap();
         assert_eq!(t.entries(), 4 * WAYS);
-        let a = key_in(1, 1);
+        let a = key_in(4, 1, 1);
         assert!(!hit(&t, &a, 100));
         assert_eq!(put(&t, &a, 200, 100), Insert::Stored);
         assert!(hit(&t, &a, 100));
@@ -587,7 +646,7 @@ mod tests {
     fn all_32_bytes_of_the_key_are_compared() {
         let r = region(2);
         let t = Table::format(&r).unwrap();
-        let a = key_in(0, 5);
+        let a = key_in(2, 0, 5);
         put(&t, &a, 200, 100);
         for byte in 0..32 {
             for bit in [0x01, 0x80] {
@@ -609,12 +668,15 @@ mod tests {
         let t = Table::format(&r).unwrap();
         let sets = t.count.get();
         assert_eq!(sets, 2);
-        let keys: Vec<_> = (0..WAYS as u64).map(|n| key_in(0, n)).collect();
+        let keys: Vec<_> = (0..WAYS as u64).map(|n| key_in(2, 0, n)).collect();
         for k in &keys {
             assert_eq!(put(&t, k, 1000, 10), Insert::Stored);
         }
         // Another set is independent.
-        let other = key_in(1, 99);
+        let other = key_in(2, 1, 99);
+        let set_of = |k: &[u8; 32]| t.set(words_of(k)[0]).unwrap().as_ptr();
+        assert_ne!(set_of(&other), set_of(&keys[0]));
+        assert!(keys.iter().all(|k| set_of(k) == set_of(&keys[0])));
         put(&t, &other, 1000, 10);
         // All but keys[3] used at 20: keys[3] is the least recently used.
         for (i, k) in keys.iter().enumerate() {
@@ -622,7 +684,7 @@ mod tests {
                 assert!(hit(&t, k, 20));
             }
         }
-        let new = key_in(0, 100);
+        let new = key_in(2, 0, 100);
         assert_eq!(put(&t, &new, 1000, 20), Insert::Stored);
         assert!(!hit(&t, &keys[3], 20));
         assert!(hit(&t, &new, 20));
@@ -631,7 +693,7 @@ mod tests {
         }
         assert!(hit(&t, &other, 21));
         // An expired entry goes first, even if it is the most recently used.
-        let short = key_in(0, 200);
+        let short = key_in(2, 0, 200);
         put(&t, &short, 30, 25); // replaces `new`, the least recently used (20; the rest 21)
         assert!(hit(&t, &short, 29));
         let survivors: Vec<_> = keys
@@ -641,7 +703,7 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(survivors.len(), WAYS - 1);
-        let late = key_in(0, 300);
+        let late = key_in(2, 0, 300);
         put(&t, &late, 1000, 30); // `short` expired at 30
         assert!(!hit(&t, &short, 30));
         for k in &survivors {
@@ -652,10 +714,13 @@ mod tests {
         }
         // A full set never refuses: 100 more keys, the last 8 are found.
         for n in 1000..1100 {
-            assert_eq!(put(&t, &key_in(0, n), 5000, 40 + n as i64), Insert::Stored);
+            assert_eq!(
+                put(&t, &key_in(2, 0, n), 5000, 40 + n as i64),
+                Insert::Stored
+            );
         }
         for n in 1092..1100 {
-            assert!(hit(&t, &key_in(0, n), 1200));
+            assert!(hit(&t, &key_in(2, 0, n), 1200));
         }
         assert!(hit(&t, &other, 1200 - 300));
     }
@@ -664,9 +729,9 @@ mod tests {
     fn a_set_left_locked_by_a_dead_writer_is_taken_over() {
         let r = region(2);
         let t = Table::format(&r).unwrap();
-        let a = key_in(0, 1);
-        let b = key_in(0, 2);
-        let c = key_in(1, 3);
+        let a = key_in(2, 0, 1);
+        let b = key_in(2, 0, 2);
+        let c = key_in(2, 1, 3);
         put(&t, &a, 1000, 10);
         put(&t, &c, 1000, 10);
         t.lock_set_as(&a, 4242);
@@ -701,7 +766,7 @@ mod tests {
         let r = region(3);
         let t = Table::format(&r).unwrap();
         assert_eq!(t.entries(), 3 * WAYS);
-        let a = key_in(2, 1);
+        let a = key_in(3, 2, 1);
         put(&t, &a, 1000, 10);
         let again = Table::attach(&r).unwrap();
         assert!(hit(&again, &a, 10));
@@ -731,7 +796,7 @@ mod tests {
         let r = Arc::new(region(1));
         Table::format(&r).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let keys: Arc<Vec<[u8; 32]>> = Arc::new((0..24).map(|n| key_in(0, n)).collect());
+        let keys: Arc<Vec<[u8; 32]>> = Arc::new((0..24).map(|n| key_in(1, 0, n)).collect());
         let mut threads = Vec::new();
         for id in 0..6u32 {
             let (r, stop, keys) = (r.clone(), stop.clone(), keys.clone());
