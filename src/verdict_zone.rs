@@ -22,10 +22,12 @@ fn zone_name(zone: &ngx_shm_zone_t) -> String {
     String::from_utf8_lossy(zone.shm.name.as_bytes()).into_owned()
 }
 
-/// The table's words from `base` (aligned to a cache line) to the end of the zone.
+/// The words from `base` (aligned to a cache line) to the end of the zone. `Table` reads the
+/// table's size from its header and only ever touches the table's own words; the slice may
+/// run on over the zone's free pages, which nothing reads or writes through it.
 ///
 /// # Safety
-/// `base` must lie within the zone's mapping, and every access to those bytes, by any
+/// `base` must lie within the zone's mapping, and every access to the table's bytes, by any
 /// process, must be atomic (the table is only ever accessed through `Table`).
 unsafe fn region<'a>(zone: &ngx_shm_zone_t, base: *mut u8) -> Option<&'a [AtomicU64]> {
     let end = zone.shm.addr as usize + zone.shm.size;
