@@ -10,7 +10,7 @@
 //! sound (no non-atomic data race), whatever the other processes do with the table.
 //!
 //! ```text
-//! header   8 words: magic, layout version, number of sets
+//! header   8 words: magic, layout version, number of sets, number of words of the table
 //! cells    CELLS x 8 words: hits, misses, inserts, busy, skipped, recovered (one per worker)
 //! sets     `sets` x 72 words (576 bytes, 72 per entry):
 //!   head   8 words: the version/lock word, 8 16-bit key tags (2 words), 8 32-bit last-used
@@ -93,6 +93,8 @@ pub const FIXED_WORDS: usize = LINE + CELLS * CELL_WORDS;
 const H_MAGIC: usize = 0;
 const H_LAYOUT: usize = 1;
 const H_SETS: usize = 2;
+/// The words of the table, header included.
+const H_WORDS: usize = 3;
 // Cell words.
 const C_HITS: usize = 0;
 const C_MISSES: usize = 1;
@@ -238,6 +240,9 @@ impl<'a> Table<'a> {
         }
         let header = region.get(..LINE)?;
         header.get(H_SETS)?.store(sets as u64, Ordering::Relaxed);
+        header
+            .get(H_WORDS)?
+            .store(Table::words_for(sets) as u64, Ordering::Relaxed);
         header.get(H_LAYOUT)?.store(LAYOUT, Ordering::Relaxed);
         header.get(H_MAGIC)?.store(MAGIC, Ordering::Release);
         Table::attach(region)
@@ -247,15 +252,17 @@ impl<'a> Table<'a> {
     /// is one and it fits. Only the first word is read unless it is the magic.
     #[inline]
     pub fn attach(region: &'a [AtomicU64]) -> Option<Table<'a>> {
-        if region.first()?.load(Ordering::Acquire) != MAGIC || load(region.get(H_LAYOUT)) != LAYOUT
-        {
+        let [magic, layout, sets, words, ..] = <&Line>::try_from(region.get(..LINE)?).ok()?;
+        if magic.load(Ordering::Acquire) != MAGIC || layout.load(Ordering::Relaxed) != LAYOUT {
             return None;
         }
-        let count = NonZeroU64::new(load(region.get(H_SETS)))?;
-        let words = usize::try_from(count.get()).ok()?.checked_mul(SET_WORDS)?;
+        let count = NonZeroU64::new(sets.load(Ordering::Relaxed))?;
+        // Only the words that the header says are the table's (a header that disagrees with
+        // its set count makes lookups miss, never reach outside the table).
+        let words = usize::try_from(words.load(Ordering::Relaxed)).ok()?;
         Some(Table {
             cells: region.get(LINE..FIXED_WORDS)?,
-            sets: region.get(FIXED_WORDS..FIXED_WORDS.checked_add(words)?)?,
+            sets: region.get(FIXED_WORDS..words)?,
             count,
         })
     }
