@@ -34,10 +34,15 @@ struct Var {
     flags: u32,
 }
 
-const VARS: [Var; 5] = [
+const VARS: [Var; 6] = [
     Var {
         name: c"auth_jwt_cache_status",
         get: Some(ngx_http_auth_jwt_cache_status_variable),
+        flags: NGX_HTTP_VAR_NOCACHEABLE,
+    },
+    Var {
+        name: c"auth_jwt_cache_stats",
+        get: Some(ngx_http_auth_jwt_cache_stats_variable),
         flags: NGX_HTTP_VAR_NOCACHEABLE,
     },
     Var {
@@ -187,7 +192,29 @@ unsafe extern "C" fn ngx_http_auth_jwt_cache_status_variable(
     guard(v, |v| match verdict(r).map(|s| s.cache) {
         Some(CacheUse::Hit) => set_value(r, v, b"HIT"),
         Some(CacheUse::Miss) => set_value(r, v, b"MISS"),
+        Some(CacheUse::Busy) => set_value(r, v, b"BUSY"),
         _ => not_found(v),
+    })
+}
+
+/// `$auth_jwt_cache_stats`: the counters of the location's `auth_jwt_cache` zone.
+unsafe extern "C" fn ngx_http_auth_jwt_cache_stats_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _data: usize,
+) -> ngx_int_t {
+    // SAFETY: called by nginx as a variable get handler.
+    let (r, v) = unsafe { args(r, v) };
+    guard(v, |v| {
+        let lc: Option<&LocConf> = AuthJwtModule::location_conf(&*r);
+        // SAFETY: the zone belongs to the configuration's cycle, which outlives the request.
+        let zone = lc
+            .and_then(|lc| lc.cache.flatten())
+            .map(|c| unsafe { c.zone.as_ref() });
+        match zone.and_then(crate::verdict_zone::stats) {
+            Some(s) => set_value(r, v, s.to_string().as_bytes()),
+            None => not_found(v),
+        }
     })
 }
 

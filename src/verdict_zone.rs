@@ -1,72 +1,66 @@
 //! The shared-memory store of the verified-token cache (`auth_jwt_cache`).
 //!
-//! What is stored and when is decided by `auth_jwt_core::cache`; this file only keeps the
-//! entries in a shared memory zone, so every worker sees every verdict.
-//!
-//! The zone holds one table: `sets` sets of `WAYS` slots. An entry lives in the set chosen by
-//! the first bytes of its key (a SHA-256 digest); when a set is full the least recently used
-//! slot of that set is replaced (expired slots first), so a full zone keeps working. The
-//! zone's slab mutex guards the table, taken with `trylock` only: a busy zone counts as a miss
-//! and a skipped insert, never as a wait or a failed request.
+//! What is stored and when is decided by `auth_jwt_core::cache`, and the table itself (its
+//! layout, the lock-free lookups, the per-set insert locks, the counters) is
+//! `auth_jwt_core::cache::table`; this file only puts that table in a shared memory zone, so
+//! every worker sees every verdict, and tells it this process's id.
 
 use std::ffi::c_void;
-use std::mem;
-use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicU64;
 
-use auth_jwt_core::{TimeClaims, VerdictCache};
+use auth_jwt_core::cache::table::{Insert, Owner, Stats, Table};
+use auth_jwt_core::{Lookup, TimeClaims, VerdictCache};
 use ngx::ffi::{
-    ngx_int_t, ngx_shm_zone_t, ngx_shmtx_t, ngx_shmtx_trylock, ngx_shmtx_unlock, ngx_slab_calloc,
-    ngx_slab_pool_t, NGX_ERROR, NGX_OK,
+    ngx_int_t, ngx_log_t, ngx_pagesize, ngx_shm_zone_t, ngx_slab_calloc, ngx_slab_pool_t,
+    NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 
-/// Slots per set.
-const WAYS: usize = 8;
+use crate::ngx_ext::log_error;
 
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Slot {
-    key: [u8; 32],
-    /// Unix seconds; 0 for an empty slot.
-    expires: i64,
-    /// Value of `Table::clock` at the last use; the smallest is the least recently used.
-    used: u64,
-    /// The token's `exp` and `nbf` ([`TimeClaims::to_words`]), checked again on every hit.
-    times: [u64; 3],
+/// The zone's name, for log lines.
+fn zone_name(zone: &ngx_shm_zone_t) -> String {
+    String::from_utf8_lossy(zone.shm.name.as_bytes()).into_owned()
 }
 
-#[repr(C)]
-struct Table {
-    sets: u64,
-    clock: u64,
-    // followed by `sets * WAYS` slots
-}
-
-impl Table {
-    /// # Safety
-    /// `this` must point at a table allocated by `ngx_http_auth_jwt_cache_init`, and the
-    /// zone's mutex must be held.
-    unsafe fn set<'a>(this: NonNull<Table>, key: &[u8; 32]) -> &'a mut [Slot] {
-        // SAFETY: guaranteed by the caller; the slots follow the header and there are
-        // `sets * WAYS` of them.
-        unsafe {
-            let sets = (*this.as_ptr()).sets.max(1);
-            let mut first = [0u8; 8];
-            first.copy_from_slice(&key[..8]);
-            let index = (u64::from_le_bytes(first) % sets) as usize;
-            let slots = this.as_ptr().add(1).cast::<Slot>();
-            std::slice::from_raw_parts_mut(slots.add(index * WAYS), WAYS)
-        }
+/// The words from `base` (aligned to a cache line) to the end of the zone. `Table` reads the
+/// table's size from its header and only ever touches the table's own words; the slice may
+/// run on over the zone's free pages, which nothing reads or writes through it.
+///
+/// # Safety
+/// `base` must lie within the zone's mapping, and every access to the table's bytes, by any
+/// process, must be atomic (the table is only ever accessed through `Table`).
+unsafe fn region<'a>(zone: &ngx_shm_zone_t, base: *mut u8) -> Option<&'a [AtomicU64]> {
+    let end = zone.shm.addr as usize + zone.shm.size;
+    let words = end.checked_sub(base as usize)? / 8;
+    if base.is_null() || base.align_offset(64) != 0 {
+        return None;
     }
+    // SAFETY: guaranteed by the caller: `words` 8-byte words from an aligned `base`, mapped
+    // for the cycle's life (nginx unmaps a zone only when no cycle uses it), only accessed
+    // atomically.
+    Some(unsafe { std::slice::from_raw_parts(base.cast::<AtomicU64>(), words) })
+}
 
-    /// # Safety
-    /// As for [`Table::set`].
-    unsafe fn tick(this: NonNull<Table>) -> u64 {
-        // SAFETY: guaranteed by the caller.
-        unsafe {
-            let t = &mut *this.as_ptr();
-            t.clock = t.clock.wrapping_add(1);
-            t.clock
-        }
+/// Formats a new table in about `bytes` bytes allocated from the zone's slab pool, aligned to
+/// a cache line; null if they cannot be allocated.
+///
+/// # Safety
+/// `shpool` must be the initialised slab pool of `zone`.
+unsafe fn new_table(zone: &ngx_shm_zone_t, shpool: *mut ngx_slab_pool_t, bytes: usize) -> *mut u8 {
+    // SAFETY: guaranteed by the caller; `ngx_slab_calloc` takes the pool's mutex.
+    let start = unsafe { ngx_slab_calloc(shpool, bytes) }.cast::<u8>();
+    if start.is_null() {
+        return start;
+    }
+    let base = start.wrapping_add(start.align_offset(64));
+    let len = bytes.saturating_sub(base as usize - start as usize) / 8 * 8;
+    // SAFETY: the allocation is ours alone until its address is published (through
+    // `zone.data` and the pool's `data`, read by workers forked later); `Table` accesses it
+    // atomically. Only its `len` bytes are handed over, not the rest of the zone.
+    let words = unsafe { region(zone, base) }.and_then(|w| w.get(..len / 8));
+    match words.and_then(Table::format) {
+        Some(_) => base,
+        None => std::ptr::null_mut(),
     }
 }
 
@@ -79,71 +73,118 @@ pub unsafe extern "C" fn ngx_http_auth_jwt_cache_init(
     // pool nginx initialised.
     let zone = unsafe { &mut *shm_zone };
     let shpool = zone.shm.addr.cast::<ngx_slab_pool_t>();
-    if !data.is_null() {
-        // Reload with the same zone: keep the table (its entries are keyed by the key set's
-        // fingerprint, so they only ever match the same keys).
-        zone.data = data;
-        return NGX_OK as ngx_int_t;
-    }
-    // SAFETY: `shpool` is the zone's initialised slab pool.
-    unsafe {
-        if zone.shm.exists != 0 {
-            zone.data = (*shpool).data;
+    // SAFETY: the zone's log is set by nginx for the cycle.
+    let log: &mut ngx_log_t = unsafe { &mut *zone.shm.log };
+    // Leave a quarter of the zone to the slab allocator's own bookkeeping.
+    let mut bytes = zone.shm.size / 4 * 3;
+    // A table already there: on reload, the previous cycle's (`data`); on a platform where
+    // shared memory outlives the master, the pool's.
+    let existing = if !data.is_null() {
+        data.cast::<u8>()
+    } else if zone.shm.exists != 0 {
+        // SAFETY: `shpool` is the zone's initialised slab pool.
+        unsafe { (*shpool).data.cast::<u8>() }
+    } else {
+        std::ptr::null_mut()
+    };
+    if !existing.is_null() {
+        // SAFETY: the previous table lies in the zone's mapping. A table of this layout is only
+        // accessed atomically; anything else (the previous layout, whose first word is its
+        // never-changing set count) is refused from its first word, never the magic.
+        if unsafe { region(zone, existing) }
+            .and_then(Table::attach)
+            .is_some()
+        {
+            // Keep the table: its entries are keyed by the key set's fingerprint, so they
+            // only ever match the same keys.
+            zone.data = existing.cast();
             return NGX_OK as ngx_int_t;
         }
-        // Leave a quarter of the zone to the slab allocator's own bookkeeping.
-        let room = zone.shm.size / 4 * 3;
-        let sets =
-            (room.saturating_sub(mem::size_of::<Table>()) / (mem::size_of::<Slot>() * WAYS)).max(1);
-        let bytes = mem::size_of::<Table>() + sets * WAYS * mem::size_of::<Slot>();
-        let table = ngx_slab_calloc(shpool, bytes).cast::<Table>();
-        if table.is_null() {
-            return NGX_ERROR as ngx_int_t;
-        }
-        (*table).sets = sets as u64;
-        (*table).clock = 0;
-        (*shpool).data = table.cast();
-        zone.data = table.cast();
+        // Made by another version of the module, whose workers may still be using it: leave
+        // it to them and make a new table in what is free.
+        // SAFETY: `shpool` is the zone's initialised slab pool; `pfree` is its count of free
+        // pages (read without the mutex: only a size hint).
+        bytes = unsafe { (*shpool).pfree } * unsafe { ngx_pagesize } / 4 * 3;
+        log_error(
+            log,
+            NGX_LOG_NOTICE,
+            &format!(
+                "auth_jwt_cache: zone \"{}\" holds a table of another version of the module: \
+                 starting a new one",
+                zone_name(zone)
+            ),
+            false,
+        );
     }
+    // SAFETY: `shpool` is the zone's initialised slab pool.
+    let table = unsafe { new_table(zone, shpool, bytes) };
+    if table.is_null() {
+        log_error(
+            log,
+            NGX_LOG_EMERG,
+            &format!(
+                "auth_jwt_cache: no room for a table in zone \"{}\"; give it a new name or size, \
+                 or restart nginx",
+                zone_name(zone)
+            ),
+            false,
+        );
+        return NGX_ERROR as ngx_int_t;
+    }
+    // SAFETY: as above.
+    unsafe { (*shpool).data = table.cast() };
+    zone.data = table.cast();
     NGX_OK as ngx_int_t
 }
 
-/// A request's view of the zone.
-pub struct VerdictZone<'a> {
-    pub zone: &'a ngx_shm_zone_t,
+/// The zone's table, once the zone is initialised.
+fn table(zone: &ngx_shm_zone_t) -> Option<Table<'_>> {
+    // SAFETY: `zone.data` is null or a table formatted (or checked) by the zone's init, within
+    // the zone's mapping; every process accesses it through `Table` only.
+    unsafe { region(zone, zone.data.cast()) }.and_then(Table::attach)
 }
 
-impl VerdictZone<'_> {
-    /// Runs `f` on the table with the zone's mutex held; `None` when the zone is busy or not
-    /// initialised.
-    fn locked<R>(&self, f: impl FnOnce(NonNull<Table>) -> R) -> Option<R> {
-        /// Unlocks when dropped, so the zone is released even if `f` unwinds.
-        struct Held(*mut ngx_shmtx_t);
-        impl Drop for Held {
-            fn drop(&mut self) {
-                // SAFETY: constructed only after a successful trylock of this mutex.
-                unsafe { ngx_shmtx_unlock(self.0) };
-            }
-        }
-        let table = NonNull::new(self.zone.data.cast::<Table>())?;
-        let shpool = self.zone.shm.addr.cast::<ngx_slab_pool_t>();
-        // SAFETY: the zone's memory starts with its slab pool, whose mutex guards the table.
-        let mutex = unsafe { ptr::addr_of_mut!((*shpool).mutex) };
-        // SAFETY: a valid, initialised shared-memory mutex.
-        if unsafe { ngx_shmtx_trylock(mutex) } == 0 {
-            return None;
-        }
-        let _held = Held(mutex);
+/// The zone's counters (`$auth_jwt_cache_stats`).
+pub fn stats(zone: &ngx_shm_zone_t) -> Option<Stats> {
+    table(zone).map(|t| t.stats())
+}
+
+/// This worker's counter cell.
+fn cell() -> usize {
+    // SAFETY: set by nginx before the worker serves requests, never changed after.
+    unsafe { ngx::ffi::ngx_worker }
+}
+
+/// This process, as the table needs it.
+struct Worker;
+
+impl Owner for Worker {
+    fn pid(&self) -> u32 {
+        // SAFETY: set by nginx when the process starts.
+        unsafe { ngx::ffi::ngx_pid as u32 }
+    }
+
+    fn alive(&self, pid: u32) -> bool {
+        const ESRCH: i32 = 3;
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let r = unsafe { ngx::ffi::kill(pid, 0) };
+        // EPERM: it exists, under another user.
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(ESRCH)
+    }
+
+    fn in_set_lock(&self) {
         #[cfg(feature = "fault-injection")]
         die_if_asked();
-        Some(f(table))
     }
 }
 
 /// TEST-ONLY (`fault-injection`): when the file named by the environment variable
 /// `AUTH_JWT_FAULT_DIE_IN_CACHE_LOCK` exists (passed to workers with nginx's `env` directive),
-/// the worker removes it and kills itself with SIGKILL while it holds the zone's mutex, so a
-/// test can prove that a worker that dies there does not leave the zone locked.
+/// the worker removes it and kills itself with SIGKILL while it holds a set's lock (in an
+/// insert), so a test can prove that a worker that dies there does not leave the set locked.
 #[cfg(feature = "fault-injection")]
 fn die_if_asked() {
     let Some(trigger) = std::env::var_os("AUTH_JWT_FAULT_DIE_IN_CACHE_LOCK") else {
@@ -157,53 +198,37 @@ fn die_if_asked() {
     }
 }
 
+/// A request's view of the zone.
+pub struct VerdictZone<'a> {
+    pub zone: &'a ngx_shm_zone_t,
+}
+
 impl VerdictCache for VerdictZone<'_> {
-    fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims> {
-        self.locked(|t| {
-            // SAFETY: the mutex is held (see `locked`).
-            unsafe {
-                let stamp = Table::tick(t);
-                let slot = Table::set(t, key)
-                    .iter_mut()
-                    .find(|s| s.expires > now && s.key == *key)?;
-                slot.used = stamp;
-                Some(slot.times)
-            }
-        })
-        .flatten()
-        .and_then(TimeClaims::from_words)
+    #[inline]
+    fn lookup(&self, key: &[u8; 32], now: i64) -> Lookup {
+        match table(self.zone) {
+            Some(t) => t.lookup(key, now, cell()),
+            None => Lookup::Miss,
+        }
     }
 
     fn insert(&self, key: &[u8; 32], expires: i64, now: i64, times: TimeClaims) {
-        if expires <= now {
+        let Some(t) = table(self.zone) else {
             return;
+        };
+        if let Insert::Recovered(pid) = t.insert(key, expires, now, times, cell(), &Worker) {
+            // SAFETY: the cycle's log, valid in a worker.
+            let log = unsafe { &mut *(*ngx::ffi::ngx_cycle).log };
+            log_error(
+                log,
+                NGX_LOG_WARN,
+                &format!(
+                    "auth_jwt_cache: zone \"{}\": took over a set left locked by process {pid}, \
+                     which exited; its entries were dropped",
+                    zone_name(self.zone)
+                ),
+                false,
+            );
         }
-        self.locked(|t| {
-            // SAFETY: the mutex is held (see `locked`).
-            unsafe {
-                let stamp = Table::tick(t);
-                let set = Table::set(t, key);
-                // The same key, else a free or expired slot, else the least recently used.
-                let victim = match set.iter().position(|s| s.key == *key) {
-                    Some(i) => i,
-                    None => match set.iter().position(|s| s.expires <= now) {
-                        Some(i) => i,
-                        None => set
-                            .iter()
-                            .enumerate()
-                            .min_by_key(|(_, s)| s.used)
-                            .map_or(0, |(i, _)| i),
-                    },
-                };
-                if let Some(slot) = set.get_mut(victim) {
-                    *slot = Slot {
-                        key: *key,
-                        expires,
-                        used: stamp,
-                        times: times.to_words(),
-                    };
-                }
-            }
-        });
     }
 }

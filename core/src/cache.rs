@@ -24,6 +24,8 @@ use crate::keys::KeySet;
 use crate::limits::MAX_TOKEN_LEN;
 use crate::token::Token;
 
+pub mod table;
+
 /// Storage for verdicts, keyed by [`entry_key`]-style 32-byte digests, each with the token's
 /// time claims.
 ///
@@ -31,11 +33,23 @@ use crate::token::Token;
 /// does not keep an entry.
 pub trait VerdictCache {
     /// The time claims stored with `key`, if it is stored with an expiry later than `now`
-    /// (unix seconds).
-    fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims>;
+    /// (unix seconds); [`Lookup::Busy`] if the store could not tell for contention.
+    fn lookup(&self, key: &[u8; 32], now: i64) -> Lookup;
     /// Stores `key` with the token's time claims until `expires` (unix seconds); `now` lets
     /// the store reuse expired entries.
     fn insert(&self, key: &[u8; 32], expires: i64, now: i64, times: TimeClaims);
+}
+
+/// What a [`VerdictCache::lookup`] found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lookup {
+    /// Stored, with the token's time claims.
+    Hit(TimeClaims),
+    /// Not stored (or expired).
+    Miss,
+    /// The store gave up for contention (other processes kept writing the entry's place): the
+    /// caller verifies the token as for a miss.
+    Busy,
 }
 
 /// How a verification used the cache.
@@ -47,6 +61,9 @@ pub enum CacheUse {
     Hit,
     /// Not found: the signature was checked (and, if the token passed, stored).
     Miss,
+    /// The cache was busy (see [`Lookup::Busy`]): the signature was checked (and, if the token
+    /// passed, stored if the cache allowed).
+    Busy,
 }
 
 /// [`crate::verify`] with a verdict cache for the signature step. `max_age` bounds the life
@@ -84,10 +101,15 @@ pub fn verify_cached_with(
     // not even decoded.
     let entry = if !token.is_empty() && token.len() <= MAX_TOKEN_LEN {
         let key = entry_key(keys, token);
-        if let Some(times) = cache.lookup(&key, v.now) {
-            *used = CacheUse::Hit;
-            times.check(v)?;
-            return Ok(Token::cached_unfilled());
+        match cache.lookup(&key, v.now) {
+            Lookup::Hit(times) => {
+                *used = CacheUse::Hit;
+                times.check(v)?;
+                return Ok(Token::cached_unfilled());
+            }
+            // Skipped for contention: checked in full, and still offered for storing.
+            Lookup::Busy => *used = CacheUse::Busy,
+            Lookup::Miss => {}
         }
         Some(key)
     } else {
@@ -110,7 +132,9 @@ fn verify_and_store(
 ) -> Result<Token, Rejection> {
     let mut scratch = Scratch::default();
     let unverified = Unverified::parse(token, &mut scratch)?;
-    *used = CacheUse::Miss;
+    if *used == CacheUse::None {
+        *used = CacheUse::Miss;
+    }
     unverified.verify(keys, v)?;
     let (exp, nbf) = (unverified.exp.as_ref(), unverified.nbf.as_ref());
     if let Some(times) = TimeClaims::of(exp, nbf) {
@@ -156,10 +180,10 @@ mod tests {
     );
 
     impl VerdictCache for Memory {
-        fn lookup(&self, key: &[u8; 32], now: i64) -> Option<TimeClaims> {
+        fn lookup(&self, key: &[u8; 32], now: i64) -> Lookup {
             match self.0.borrow().get(key) {
-                Some(&(e, t)) if e > now => Some(t),
-                _ => None,
+                Some(&(e, t)) if e > now => Lookup::Hit(t),
+                _ => Lookup::Miss,
             }
         }
         fn insert(&self, key: &[u8; 32], expires: i64, _now: i64, times: TimeClaims) {
@@ -206,12 +230,12 @@ mod tests {
         // the store would keep a verdict past them.
         struct Forever(RefCell<Vec<([u8; 32], TimeClaims)>>);
         impl VerdictCache for Forever {
-            fn lookup(&self, key: &[u8; 32], _now: i64) -> Option<TimeClaims> {
+            fn lookup(&self, key: &[u8; 32], _now: i64) -> Lookup {
                 self.0
                     .borrow()
                     .iter()
                     .find(|(k, _)| k == key)
-                    .map(|&(_, t)| t)
+                    .map_or(Lookup::Miss, |&(_, t)| Lookup::Hit(t))
             }
             fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64, times: TimeClaims) {
                 self.0.borrow_mut().push((*key, times));
@@ -325,6 +349,39 @@ mod tests {
         // Malformed tokens never reach the cache.
         let (_, u) = verify_cached(b"a.b", &keys, &v, &cache, 300);
         assert_eq!(u, CacheUse::None);
+    }
+
+    #[test]
+    fn a_busy_cache_falls_through_to_a_full_verification() {
+        struct Busy(RefCell<usize>);
+        impl VerdictCache for Busy {
+            fn lookup(&self, _key: &[u8; 32], _now: i64) -> Lookup {
+                Lookup::Busy
+            }
+            fn insert(&self, _key: &[u8; 32], _expires: i64, _now: i64, _times: TimeClaims) {
+                *self.0.borrow_mut() += 1;
+            }
+        }
+        let (keys, sk) = setup();
+        let cache = Busy(RefCell::new(0));
+        let v = Validation {
+            now: 100,
+            leeway: 0,
+        };
+        let tok = encode("HS256", &json!({}), &json!({"sub":"a","exp":1000}), &sk).unwrap();
+        let (r, u) = verify_cached(tok.as_bytes(), &keys, &v, &cache, 300);
+        assert_eq!(r.unwrap().claims()["sub"], "a");
+        assert_eq!(u, CacheUse::Busy);
+        // The verdict is still offered to the store.
+        assert_eq!(*cache.0.borrow(), 1);
+        // A bad signature is refused as always.
+        let mut bad = tok.clone();
+        bad.pop();
+        bad.push(if tok.ends_with('A') { 'B' } else { 'A' });
+        let (r, u) = verify_cached(bad.as_bytes(), &keys, &v, &cache, 300);
+        assert!(r.is_err());
+        assert_eq!(u, CacheUse::Busy);
+        assert_eq!(*cache.0.borrow(), 1);
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl TimeClaims {
     }
 
     /// The inverse of [`TimeClaims::to_words`]; `None` for words it cannot have produced.
+    #[inline]
     pub fn from_words(w: [u64; 3]) -> Option<TimeClaims> {
         fn one(tag: u64, bits: u64) -> Option<Option<NumericDate>> {
             match tag {

@@ -57,7 +57,7 @@ mod util;
 mod cookbook_tests;
 
 pub use cache::{
-    verify_cached, verify_cached_with, CacheUse, NumericDate, TimeClaims, VerdictCache,
+    verify_cached, verify_cached_with, CacheUse, Lookup, NumericDate, TimeClaims, VerdictCache,
 };
 pub use claims::Validation;
 pub use error::{Rejection, Status};
