@@ -178,6 +178,7 @@ fn set_verdict(r: &mut ngx_http_request_t, verdict: Verdict) -> Result<(), NoVer
 fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Result<(), NoVerdict> {
     let token = read_token(r, lc)?;
     let now = ngx_time() as i64;
+    // `None`: the location's fixed key files only (the common case, with nothing to drop).
     let found = match find_keys(r, lc, token.is_empty(), phase, now)? {
         Ok(found) => found,
         Err(line) => return set_verdict(r, failure(r, &line)),
@@ -189,7 +190,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
     };
     // Merge refuses `auth_jwt` without keys except at a server{}'s own level (requests that
     // match no location): fail closed.
-    let keys = found.set.as_deref().or(fixed);
+    let keys = found.as_ref().and_then(|f| f.set.as_deref()).or(fixed);
     if keys.is_none() && !(token.is_empty() && lc.key_requests.is_some()) {
         let v = failure(
             r,
@@ -224,7 +225,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
 
     // A kid the cached keys do not know: the key source may have rotated.
     if result.as_ref().is_err_and(Rejection::is_unknown_kid) {
-        if let Some(names) = &found.refreshable {
+        if let Some(names) = found.as_ref().and_then(|f| f.refreshable.as_ref()) {
             if phase == Phase::Variable {
                 // The access phase may fetch the rotated keys.
                 return Err(NoVerdict::NotNow);
@@ -342,17 +343,14 @@ fn find_keys(
     no_token: bool,
     phase: Phase,
     now: i64,
-) -> Result<Result<FoundKeys, String>, NoVerdict> {
-    let fixed_only = FoundKeys {
-        set: None,
-        refreshable: None,
-    };
+) -> Result<Result<Option<FoundKeys>, String>, NoVerdict> {
+    let fixed_only = None;
     if let Some(paths) = &lc.key_paths {
         return Ok(match keyfiles::resolve(r, lc, paths, now) {
-            Ok(set) => Ok(FoundKeys {
+            Ok(set) => Ok(Some(FoundKeys {
                 set: Some(set),
                 refreshable: None,
-            }),
+            })),
             Err(e) => Err(format!("auth_jwt: auth_jwt_key_file: {e} (error)")),
         });
     }
@@ -390,10 +388,10 @@ fn find_keys(
             if let Some(w) = warning {
                 key_request_warning(r, &w);
             }
-            Ok(Ok(FoundKeys {
+            Ok(Ok(Some(FoundKeys {
                 set: Some(set),
                 refreshable: refreshable.then_some(names),
-            }))
+            })))
         }
         Keys::Pending => Err(NoVerdict::Pending),
         Keys::Failed(e) => Ok(Err(format!("auth_jwt: auth_jwt_key_request: {e} (error)"))),

@@ -50,8 +50,16 @@ pub fn lookup<'a>(root: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Val
 pub fn bearer_token(authorization: &[u8]) -> Option<&[u8]> {
     const SCHEME: &[u8] = b"Bearer";
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let scheme = authorization.get(..SCHEME.len())?;
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
+    // "Bearer" in any case, compared as two words: OR-ing 0x20 into a byte lowercases a letter
+    // and maps no other byte to a lowercase letter, so for a pattern of letters this is exactly
+    // an ASCII case-insensitive comparison.
+    let (Some(&[a, b, c, d]), Some(&[e, f])) = (authorization.get(..4), authorization.get(4..6))
+    else {
+        return None;
+    };
+    if u32::from_le_bytes([a, b, c, d]) | 0x2020_2020 != u32::from_le_bytes(*b"bear")
+        || u16::from_le_bytes([e, f]) | 0x2020 != u16::from_le_bytes(*b"er")
+    {
         return None;
     }
     let rest = authorization.get(SCHEME.len()..)?;

@@ -121,3 +121,17 @@ fn status_words() {
         assert_eq!(s.to_string(), word);
     }
 }
+
+/// The scheme is matched case-insensitively and exactly: every byte value at every position of
+/// "Bearer" is accepted if and only if it is that letter in either case.
+#[test]
+fn bearer_scheme_every_byte() {
+    for pos in 0..6 {
+        for byte in 0..=255u8 {
+            let mut header = b"Bearer x".to_vec();
+            header[pos] = byte;
+            let expected = header[..6].eq_ignore_ascii_case(b"Bearer");
+            assert_eq!(bearer_token(&header).is_some(), expected, "byte {byte:#x} at {pos}");
+        }
+    }
+}
