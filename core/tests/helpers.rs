@@ -131,7 +131,11 @@ fn bearer_scheme_every_byte() {
             let mut header = b"Bearer x".to_vec();
             header[pos] = byte;
             let expected = header[..6].eq_ignore_ascii_case(b"Bearer");
-            assert_eq!(bearer_token(&header).is_some(), expected, "byte {byte:#x} at {pos}");
+            assert_eq!(
+                bearer_token(&header).is_some(),
+                expected,
+                "byte {byte:#x} at {pos}"
+            );
         }
     }
 }
