@@ -400,7 +400,10 @@ fn raw(mode: u8, token: &[u8], keys: &KeySet, fixed_v: &Validation, fuzz_v: &Val
 
 fn check_rejection(token: &[u8], e: &Rejection) {
     assert!(
-        !matches!(e.status, Status::Valid | Status::RequireFailed | Status::Revoked),
+        !matches!(
+            e.status,
+            Status::Valid | Status::RequireFailed | Status::Revoked
+        ),
         "rejection with status {:?}",
         e.status
     );

@@ -47,7 +47,7 @@ use std::sync::OnceLock;
 use auth_jwt_core::sign::{encode, encode_raw, SigningKey};
 use auth_jwt_core::{
     bearer_token, lookup, render, verify, verify_cached, verify_reference, CacheUse, KeySet,
-    Rejection, Status, TimeClaims, Token, Validation, VerdictCache, MAX_TOKEN_LEN,
+    Lookup, Rejection, Status, TimeClaims, Token, Validation, VerdictCache, MAX_TOKEN_LEN,
 };
 use serde_json::{json, Map, Value};
 
@@ -329,8 +329,11 @@ pub fn fuzz_verify(data: &[u8]) {
 struct Forever(RefCell<Vec<([u8; 32], TimeClaims)>>);
 
 impl VerdictCache for Forever {
-    fn lookup(&self, key: &[u8; 32], _now: i64) -> Option<TimeClaims> {
-        self.0.borrow().iter().find(|(k, _)| k == key).map(|&(_, t)| t)
+    fn lookup(&self, key: &[u8; 32], _now: i64) -> Lookup {
+        match self.0.borrow().iter().find(|(k, _)| k == key) {
+            Some(&(_, t)) => Lookup::Hit(t),
+            None => Lookup::Miss,
+        }
     }
     fn insert(&self, key: &[u8; 32], _expires: i64, _now: i64, times: TimeClaims) {
         self.0.borrow_mut().push((*key, times));
@@ -442,7 +445,10 @@ fn check_result(
     let t = match r {
         Err(e) => {
             assert!(
-                !matches!(e.status, Status::Valid | Status::RequireFailed | Status::Revoked),
+                !matches!(
+                    e.status,
+                    Status::Valid | Status::RequireFailed | Status::Revoked
+                ),
                 "rejection with status {:?}",
                 e.status
             );
