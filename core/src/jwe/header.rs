@@ -1,7 +1,5 @@
 //! The five segments of a compact JWE and its protected header (RFC 7516 §5.2 steps 1 to 4).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use openssl::pkey::{Id, PKey, Public};
 use serde_json::{Map, Value};
 
@@ -141,9 +139,7 @@ pub(super) fn parse_epk(header: &Map<String, Value>) -> Result<Epk, Rejection> {
     let invalid = || malformed("epk is not a valid public key");
     let member = |name: &str, len: usize| -> Result<Vec<u8>, Rejection> {
         match epk.get(name) {
-            Some(Value::String(s)) => URL_SAFE_NO_PAD
-                .decode(s)
-                .ok()
+            Some(Value::String(s)) => crate::b64::decode(s.as_bytes())
                 .filter(|b| b.len() == len)
                 .ok_or_else(invalid),
             _ => Err(invalid()),
@@ -180,7 +176,7 @@ pub(super) fn b64_header(
 ) -> Result<Vec<u8>, Rejection> {
     match header.get(name) {
         None => Ok(Vec::new()),
-        Some(Value::String(s)) => URL_SAFE_NO_PAD.decode(s).map_err(|_| malformed(detail)),
+        Some(Value::String(s)) => crate::b64::decode(s.as_bytes()).ok_or(malformed(detail)),
         Some(_) => Err(malformed(detail)),
     }
 }
