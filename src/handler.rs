@@ -181,7 +181,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
     // `None`: the location's fixed key files only (the common case, with nothing to drop).
     let found = match find_keys(r, lc, token.is_empty(), phase, now)? {
         Ok(found) => found,
-        Err(line) => return set_verdict(r, failure(r, &line)),
+        Err(line) => return failure(r, &line),
     };
     let ty = lc.ty.unwrap_or(TokenType::Signed);
     let fixed = match ty {
@@ -192,11 +192,10 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
     // match no location): fail closed.
     let keys = found.as_ref().and_then(|f| f.set.as_deref()).or(fixed);
     if keys.is_none() && !(token.is_empty() && lc.key_requests.is_some()) {
-        let v = failure(
+        return failure(
             r,
             "auth_jwt: no \"auth_jwt_key_file\" applies to this request (error)",
         );
-        return set_verdict(r, v);
     }
     let validation = Validation {
         now,
@@ -206,10 +205,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
     let result = match (token.get(r), keys) {
         ([], _) => Err(missing(lc)),
         // Not reached: a token without keys was refused above.
-        (_, None) => {
-            let v = failure(r, "auth_jwt: no keys (error)");
-            return set_verdict(r, v);
-        }
+        (_, None) => return failure(r, "auth_jwt: no keys (error)"),
         (t, Some(keys)) => match (ty, lc.cache) {
             (TokenType::Signed, Some(Some(c))) => {
                 // SAFETY: the zone belongs to the cycle this configuration belongs to.
@@ -232,10 +228,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
             }
             match keyrequest::refresh(r, lc, names, now) {
                 Some(Keys::Pending) => return Err(NoVerdict::Pending),
-                Some(Keys::Failed(e)) => {
-                    let v = key_request_failure(r, &e);
-                    return set_verdict(r, v);
-                }
+                Some(Keys::Failed(e)) => return key_request_failure(r, &e),
                 Some(Keys::Ready {
                     warning: Some(w), ..
                 }) => key_request_warning(r, &w),
@@ -263,10 +256,7 @@ fn verify_request(r: &mut ngx_http_request_t, lc: &LocConf, phase: Phase) -> Res
                 }
                 Revocation::Pending => return Err(NoVerdict::Pending),
                 Revocation::NotNow => return Err(NoVerdict::NotNow),
-                Revocation::Failed(line) => {
-                    let v = failure(r, &line);
-                    return set_verdict(r, v);
-                }
+                Revocation::Failed(line) => return failure(r, &line),
             }
         }
     }
@@ -399,7 +389,7 @@ fn find_keys(
 }
 
 /// A key request failed without keys to go on with: the verdict is `error` (500).
-fn key_request_failure(r: &ngx_http_request_t, e: &FetchError) -> Verdict {
+fn key_request_failure(r: &mut ngx_http_request_t, e: &FetchError) -> Result<(), NoVerdict> {
     failure(r, &format!("auth_jwt: auth_jwt_key_request: {e} (error)"))
 }
 
@@ -409,14 +399,17 @@ fn key_request_warning(r: &ngx_http_request_t, e: &FetchError) {
     log_request(r, NGX_LOG_ERR, &line);
 }
 
-/// A check that cannot be made: logs `line` at `error`; the verdict is `error` (500).
-fn failure(r: &ngx_http_request_t, line: &str) -> Verdict {
+/// A check that cannot be made: logs `line` at `error` and records the verdict `error` (500).
+fn failure(r: &mut ngx_http_request_t, line: &str) -> Result<(), NoVerdict> {
     log_request(r, NGX_LOG_ERR, line);
-    Verdict {
-        status: Status::Error,
-        cache: CacheUse::None,
-        token: None,
-    }
+    set_verdict(
+        r,
+        Verdict {
+            status: Status::Error,
+            cache: CacheUse::None,
+            token: None,
+        },
+    )
 }
 
 /// Records `$auth_jwt_status` = `error` for the request and answers 500.
